@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * MVF device interface: registers, commands, queue entries and the VF state
+ * image of the MVF emulated SR-IOV device.
+ *
+ * This file is the single definition of the hardware interface.  It is
+ * included by the kernel drivers (mvf_core, mvf-vfio-pci), by the QEMU
+ * device model and by the userspace selftests, so it only uses the
+ * fixed-width types of <linux/types.h> and plain macros.  Everything the
+ * device reads or writes in memory or registers is little-endian.
+ *
+ * The prose specification is Documentation/mvf/device.rst.
+ */
+#ifndef _LINUX_MVF_MVF_IF_H
+#define _LINUX_MVF_MVF_IF_H
+
+#include <linux/types.h>
+
+/*
+ * PCI identity.  0x6d76 ("mv") is not assigned to any vendor in the PCI ID
+ * database; it marks an emulated device that exists only in this project and
+ * must never appear in real hardware.
+ */
+#define MVF_PCI_VENDOR_ID		0x6d76
+#define MVF_PCI_DEVICE_ID_PF		0x1000
+#define MVF_PCI_DEVICE_ID_VF		0x1001
+#define MVF_PCI_REVISION		0x01
+
+/* Interface version: major changes are incompatible, minor ones add. */
+#define MVF_IF_VERSION_MAJOR		1
+#define MVF_IF_VERSION_MINOR		0
+#define MVF_IF_VERSION			((MVF_IF_VERSION_MAJOR << 16) | \
+					 MVF_IF_VERSION_MINOR)
+
+#define MVF_MAGIC_PF			0x3146564d	/* "MVF1" */
+#define MVF_MAGIC_VF			0x3156564d	/* "MVV1" */
+
+/* ------------------------------------------------------------------ */
+/* PF BAR 0: registers (64-bit BAR, MVF_PF_BAR0_SIZE bytes)            */
+/* ------------------------------------------------------------------ */
+#define MVF_PF_BAR0_SIZE		0x4000
+#define MVF_PF_MSIX_BAR			2	/* MSI-X table and PBA */
+#define MVF_PF_MSIX_VECTORS		4
+#define MVF_PF_EQ_VECTOR		0	/* event queue interrupt */
+
+#define MVF_PF_REG_MAGIC		0x000	/* RO: MVF_MAGIC_PF */
+#define MVF_PF_REG_VERSION		0x004	/* RO: MVF_IF_VERSION */
+#define MVF_PF_REG_CAPS			0x008	/* RO: MVF_CAP_* */
+#define MVF_PF_REG_STATUS		0x00c	/* RO: MVF_PF_STATUS_* */
+#define MVF_PF_REG_CTRL			0x010	/* RW: MVF_PF_CTRL_* */
+#define MVF_PF_REG_CMDQ_BASE_LO		0x018	/* RW: command queue IOVA */
+#define MVF_PF_REG_CMDQ_BASE_HI		0x01c
+#define MVF_PF_REG_CMDQ_LOG_SIZE	0x020	/* RW: log2(entries) */
+#define MVF_PF_REG_CMDQ_PI		0x024	/* WO doorbell: producer index */
+#define MVF_PF_REG_CMDQ_CI		0x028	/* RO: device consumer index */
+#define MVF_PF_REG_EQ_BASE_LO		0x030	/* RW: event queue IOVA */
+#define MVF_PF_REG_EQ_BASE_HI		0x034
+#define MVF_PF_REG_EQ_LOG_SIZE		0x038	/* RW: log2(entries) */
+#define MVF_PF_REG_EQ_CI		0x03c	/* RW: driver consumer index */
+#define MVF_PF_REG_MAX_VFS		0x040	/* RO: TotalVFs */
+#define MVF_PF_REG_DEVMEM_SIZE_LO	0x044	/* RO: per-VF device memory */
+#define MVF_PF_REG_DEVMEM_SIZE_HI	0x048
+
+/* CAPS: features of this device (also recorded in every state image). */
+#define MVF_CAP_MIGRATION		(1u << 0)	/* SUSPEND/RESUME/SAVE/LOAD */
+#define MVF_CAP_P2P			(1u << 1)	/* separate quiesce/freeze */
+/* bits 2..31 reserved for later features (pre-copy, dirty tracking...) */
+
+#define MVF_PF_STATUS_READY		(1u << 0)	/* cmd interface enabled */
+#define MVF_PF_STATUS_FATAL		(1u << 1)	/* bad queue setup, needs reset */
+
+#define MVF_PF_CTRL_ENABLE		(1u << 0)	/* start the cmd interface */
+#define MVF_PF_CTRL_RESET		(1u << 1)	/* W1: reset the cmd interface */
+
+#define MVF_CMDQ_LOG_SIZE_MIN		2
+#define MVF_CMDQ_LOG_SIZE_MAX		8
+#define MVF_EQ_LOG_SIZE_MIN		2
+#define MVF_EQ_LOG_SIZE_MAX		12
+
+/* ------------------------------------------------------------------ */
+/* Command queue                                                       */
+/* ------------------------------------------------------------------ */
+/*
+ * The driver fills an entry, sets MVF_CMD_OWN_HW in @own and writes the new
+ * producer index (free running, modulo 2^16) to MVF_PF_REG_CMDQ_PI.  The
+ * device executes entries in order, writes back @status, @syndrome and @out,
+ * then clears @own.  If MVF_CMD_F_EVENT is set it also posts an
+ * MVF_EVENT_CMD_DONE event naming the entry index and @token.
+ */
+struct mvf_cmd_entry {
+	__le16 opcode;		/* MVF_CMD_* */
+	__le16 vhca_id;		/* target function: 0 = PF, n = VF n-1 */
+	__le16 token;		/* echoed in the completion event */
+	__u8 flags;		/* MVF_CMD_F_* */
+	__u8 own;		/* MVF_CMD_OWN_HW while the device owns it */
+	__u8 status;		/* MVF_CMD_STAT_*, written by the device */
+	__u8 rsvd0[3];
+	__le32 syndrome;	/* MVF_SYND_*, written by the device */
+	__le32 in[4];		/* inline input, per opcode */
+	__le32 out[4];		/* inline output, per opcode */
+	__le64 sgl_addr;	/* IOVA of the data scatter list (SAVE/LOAD) */
+	__le32 sgl_len;		/* bytes of that scatter list table */
+	__le32 data_len;	/* LOAD: image bytes; SAVE: buffer bytes */
+};
+
+#define MVF_CMD_ENTRY_SIZE		64
+
+#define MVF_CMD_F_EVENT			(1u << 0)
+#define MVF_CMD_OWN_HW			0x01
+
+/* Command status: coarse class; the syndrome says exactly what. */
+#define MVF_CMD_STAT_OK			0x00
+#define MVF_CMD_STAT_BAD_OPCODE		0x01
+#define MVF_CMD_STAT_BAD_PARAM		0x02
+#define MVF_CMD_STAT_BAD_STATE		0x03
+#define MVF_CMD_STAT_BAD_RESOURCE	0x04	/* e.g. no such VF */
+#define MVF_CMD_STAT_NO_SPACE		0x05	/* output buffer too small */
+#define MVF_CMD_STAT_BAD_IMAGE		0x06	/* LOAD rejected the image */
+#define MVF_CMD_STAT_DMA_ERROR		0x07	/* device DMA faulted */
+
+/* Syndromes (unique per failure site, stable across versions). */
+#define MVF_SYND_NONE			0x00000000
+#define MVF_SYND_BAD_OPCODE		0x00010001
+#define MVF_SYND_BAD_VHCA		0x00020001	/* vhca_id out of range */
+#define MVF_SYND_VF_DISABLED		0x00020002	/* VF not enabled */
+#define MVF_SYND_BAD_MODE		0x00030001	/* in[0] not a MVF_SUSPEND_* */
+#define MVF_SYND_BAD_SGL		0x00030002	/* malformed scatter list */
+#define MVF_SYND_BAD_LEN		0x00030003
+#define MVF_SYND_RSVD_NOT_ZERO		0x00030004
+#define MVF_SYND_NOT_QUIESCED		0x00040001	/* freeze before quiesce */
+#define MVF_SYND_NOT_FROZEN		0x00040002	/* SAVE/LOAD while live */
+#define MVF_SYND_STILL_FROZEN		0x00040003	/* unquiesce before thaw */
+#define MVF_SYND_SAVE_NO_SPACE		0x00050001
+#define MVF_SYND_DMA_READ		0x00070001
+#define MVF_SYND_DMA_WRITE		0x00070002
+#define MVF_SYND_IMG_MAGIC		0x00060001
+#define MVF_SYND_IMG_VERSION		0x00060002
+#define MVF_SYND_IMG_DEVICE		0x00060003	/* other vendor/device id */
+#define MVF_SYND_IMG_CAPS		0x00060004	/* needs caps we lack */
+#define MVF_SYND_IMG_GEOMETRY		0x00060005	/* devmem size differs */
+#define MVF_SYND_IMG_LENGTH		0x00060006	/* truncated / oversized */
+#define MVF_SYND_IMG_CRC		0x00060007
+#define MVF_SYND_IMG_SECTION		0x00060008	/* bad section table */
+#define MVF_SYND_IMG_VALUE		0x00060009	/* a field out of range */
+
+/* Opcodes.  0x0100.. are reserved for later migration features. */
+#define MVF_CMD_NOP			0x0001
+#define MVF_CMD_QUERY_CAPS		0x0002	/* PF only */
+#define MVF_CMD_QUERY_VHCA_MIGRATION_STATE 0x0010
+#define MVF_CMD_SUSPEND_VHCA		0x0011
+#define MVF_CMD_RESUME_VHCA		0x0012
+#define MVF_CMD_SAVE_VHCA_STATE		0x0013
+#define MVF_CMD_LOAD_VHCA_STATE		0x0014
+
+/*
+ * QUERY_CAPS (vhca_id 0): out[0] = MVF_CAP_*, out[1] = TotalVFs,
+ * out[2..3] = per-VF device memory bytes (lo, hi).
+ *
+ * QUERY_VHCA_MIGRATION_STATE: out[0..1] = bytes SAVE needs now (lo, hi),
+ * out[2] = MVF_VHCA_STATE_* flags of the function.
+ *
+ * SUSPEND_VHCA / RESUME_VHCA: in[0] = MVF_SUSPEND_INITIATOR (quiesce: stop
+ * starting DMA and finish what is outstanding) or MVF_SUSPEND_RESPONDER
+ * (freeze: stop responding; the function's state no longer changes).
+ * Freezing needs a quiesced function; un-quiescing needs a thawed one.
+ * Both are idempotent.
+ *
+ * SAVE_VHCA_STATE: the function must be frozen.  The device DMA-writes the
+ * image into the buffers of the scatter list at @sgl_addr; @data_len is the
+ * total buffer space.  out[0..1] = image bytes written.
+ *
+ * LOAD_VHCA_STATE: the function must be frozen.  @data_len image bytes are
+ * read from the scatter list and validated completely before anything of
+ * the function changes; a rejected image leaves every function as it was.
+ */
+#define MVF_SUSPEND_INITIATOR		1
+#define MVF_SUSPEND_RESPONDER		2
+
+#define MVF_VHCA_STATE_QUIESCED		(1u << 0)
+#define MVF_VHCA_STATE_FROZEN		(1u << 1)
+
+/* Scatter list element: a table of these lives at sgl_addr. */
+struct mvf_sge {
+	__le64 addr;		/* IOVA (PF's address space) */
+	__le32 len;		/* bytes, > 0 */
+	__le32 flags;		/* MVF_SGE_F_* */
+};
+
+/* The element points to another table of @len bytes instead of data. */
+#define MVF_SGE_F_CHAIN			(1u << 0)
+#define MVF_SGL_MAX_DEPTH		8	/* chain links per list */
+
+/* ------------------------------------------------------------------ */
+/* Event queue                                                         */
+/* ------------------------------------------------------------------ */
+/*
+ * A ring of 16-byte entries written by the device.  An entry is valid when
+ * its @phase equals the current pass parity: 1 on the first pass through the
+ * ring, 0 on the second, and so on.  The driver returns entries by writing
+ * its consumer index (free running, modulo 2^32) to MVF_PF_REG_EQ_CI; the
+ * device raises MSI-X vector MVF_PF_EQ_VECTOR after posting entries.
+ */
+struct mvf_eqe {
+	__u8 type;		/* MVF_EVENT_* */
+	__u8 phase;
+	__le16 vhca_id;
+	__le16 token;		/* CMD_DONE: the command's token */
+	__le16 index;		/* CMD_DONE: command queue index */
+	__le64 data;
+};
+
+#define MVF_EQE_SIZE			16
+
+#define MVF_EVENT_CMD_DONE		0x01
+/* 0x02.. reserved: VF FLR, PF error, link change, ... */
+
+/* ------------------------------------------------------------------ */
+/* VF BAR 0: registers; BAR 2: on-device memory; BAR 4: MSI-X          */
+/* ------------------------------------------------------------------ */
+#define MVF_VF_BAR0_SIZE		0x1000
+#define MVF_VF_DEVMEM_BAR		2
+#define MVF_VF_MSIX_BAR			4
+#define MVF_VF_MSIX_VECTORS		2
+#define MVF_VF_CQ_VECTOR		0
+
+#define MVF_VF_REG_MAGIC		0x000	/* RO: MVF_MAGIC_VF */
+#define MVF_VF_REG_VERSION		0x004	/* RO: MVF_IF_VERSION */
+#define MVF_VF_REG_STATUS		0x008	/* RO: MVF_VF_STATUS_* */
+#define MVF_VF_REG_CTRL			0x00c	/* RW: MVF_VF_CTRL_* */
+#define MVF_VF_REG_SQ_BASE_LO		0x010
+#define MVF_VF_REG_SQ_BASE_HI		0x014
+#define MVF_VF_REG_SQ_LOG_SIZE		0x018
+#define MVF_VF_REG_SQ_PI		0x01c	/* doorbell (free running u32) */
+#define MVF_VF_REG_RQ_BASE_LO		0x020
+#define MVF_VF_REG_RQ_BASE_HI		0x024
+#define MVF_VF_REG_RQ_LOG_SIZE		0x028
+#define MVF_VF_REG_RQ_PI		0x02c	/* doorbell */
+#define MVF_VF_REG_CQ_BASE_LO		0x030
+#define MVF_VF_REG_CQ_BASE_HI		0x034
+#define MVF_VF_REG_CQ_LOG_SIZE		0x038
+#define MVF_VF_REG_CQ_CI		0x03c	/* consumer index (RW) */
+#define MVF_VF_REG_SQ_CI		0x040	/* RO: device consumer index */
+#define MVF_VF_REG_RQ_CI		0x044	/* RO */
+#define MVF_VF_REG_CQ_PI		0x048	/* RO: device producer index */
+#define MVF_VF_REG_DEVMEM_SIZE_LO	0x050	/* RO */
+#define MVF_VF_REG_DEVMEM_SIZE_HI	0x054
+
+/* Counters: RO, 64-bit as LO/HI pairs, cleared by FLR only. */
+#define MVF_VF_REG_CNT_BASE		0x080
+#define MVF_VF_CNT_SQ_WQES		0	/* send WQEs completed */
+#define MVF_VF_CNT_RQ_WQES		1	/* receive WQEs consumed */
+#define MVF_VF_CNT_CQES			2	/* CQEs written */
+#define MVF_VF_CNT_TX_BYTES		3	/* bytes moved by WQEs */
+#define MVF_VF_CNT_DOORBELLS		4
+#define MVF_VF_CNT_ERRORS		5	/* error CQEs */
+#define MVF_VF_NUM_COUNTERS		8
+#define MVF_VF_REG_CNT(i)		(MVF_VF_REG_CNT_BASE + 8 * (i))
+
+/* Scratch registers: RW, device state that a migration must carry. */
+#define MVF_VF_REG_SCRATCH_BASE		0x100
+#define MVF_VF_NUM_SCRATCH		16
+#define MVF_VF_REG_SCRATCH(i)		(MVF_VF_REG_SCRATCH_BASE + 4 * (i))
+
+#define MVF_VF_STATUS_QUIESCED		(1u << 0)
+#define MVF_VF_STATUS_FROZEN		(1u << 1)
+#define MVF_VF_STATUS_QP_ERROR		(1u << 2)	/* bad WQE or DMA */
+
+#define MVF_VF_CTRL_QP_ENABLE		(1u << 0)	/* process SQ/RQ */
+#define MVF_VF_CTRL_CQ_IRQ		(1u << 1)	/* MSI-X on each CQE */
+#define MVF_VF_CTRL_MASK		0x3
+
+#define MVF_VF_Q_LOG_SIZE_MIN		1
+#define MVF_VF_Q_LOG_SIZE_MAX		12
+
+/*
+ * Send WQE.  SEND copies @len bytes from host @addr into the buffer of the
+ * next receive WQE; with no receive WQE posted the send waits at the head of
+ * the send queue (it stays in flight).  DEVMEM_WRITE copies host @addr to
+ * on-device memory at @devmem_off, DEVMEM_READ the other way.  Every WQE
+ * produces one CQE; a SEND also produces one for its receive WQE.
+ */
+struct mvf_send_wqe {
+	__u8 opcode;		/* MVF_WQE_* */
+	__u8 flags;		/* must be 0 */
+	__le16 rsvd0;
+	__le32 len;
+	__le64 addr;
+	__le64 devmem_off;
+	__le64 wr_id;		/* echoed in the CQE */
+};
+
+#define MVF_SEND_WQE_SIZE		32
+
+#define MVF_WQE_NOP			0x00
+#define MVF_WQE_SEND			0x01
+#define MVF_WQE_DEVMEM_WRITE		0x02
+#define MVF_WQE_DEVMEM_READ		0x03
+
+#define MVF_WQE_MAX_LEN			(1u << 24)
+
+struct mvf_recv_wqe {
+	__le64 addr;
+	__le32 len;
+	__le32 rsvd0;
+	__le64 wr_id;
+	__le64 rsvd1;
+};
+
+#define MVF_RECV_WQE_SIZE		32
+
+/*
+ * Completion entry.  Valid when @phase equals the pass parity (1 on the
+ * first pass through the CQ), like the event queue.
+ */
+struct mvf_cqe {
+	__le64 wr_id;
+	__le32 byte_cnt;
+	__u8 opcode;		/* the WQE's opcode, or MVF_CQE_OP_RECV */
+	__u8 status;		/* MVF_CQE_STAT_* */
+	__u8 qtype;		/* MVF_CQE_Q_SQ or MVF_CQE_Q_RQ */
+	__u8 phase;
+	__le32 wqe_index;	/* SQ/RQ index of the WQE */
+	__le32 rsvd0;
+	__le64 rsvd1;
+};
+
+#define MVF_CQE_SIZE			32
+
+#define MVF_CQE_OP_RECV			0x80
+#define MVF_CQE_Q_SQ			0
+#define MVF_CQE_Q_RQ			1
+
+#define MVF_CQE_STAT_OK			0x00
+#define MVF_CQE_STAT_BAD_WQE		0x01
+#define MVF_CQE_STAT_LEN		0x02	/* receive buffer too small */
+#define MVF_CQE_STAT_DMA		0x03
+#define MVF_CQE_STAT_RANGE		0x04	/* devmem offset out of range */
+
+/* ------------------------------------------------------------------ */
+/* VF state image (SAVE_VHCA_STATE / LOAD_VHCA_STATE)                  */
+/* ------------------------------------------------------------------ */
+/*
+ * An image is a header followed by sections.  Every section starts with an
+ * mvf_img_section and is padded to 8 bytes.  @crc32 is the CRC-32 (IEEE
+ * 802.3, as zlib's crc32()) of the whole image with the crc32 field zero.
+ */
+#define MVF_IMG_MAGIC			0x494d564d	/* "MVMI" */
+#define MVF_IMG_VERSION_MAJOR		1
+#define MVF_IMG_VERSION_MINOR		0
+
+struct mvf_img_header {
+	__le32 magic;
+	__le16 version_major;
+	__le16 version_minor;
+	__le32 header_len;	/* sizeof(struct mvf_img_header) */
+	__le32 crc32;
+	__le64 total_len;	/* header + all sections */
+	__le16 vendor_id;	/* identity of the device that saved it */
+	__le16 device_id;
+	__le32 if_version;	/* MVF_IF_VERSION of that device */
+	__le32 caps;		/* MVF_CAP_* the state depends on */
+	__le32 num_sections;
+	__le64 devmem_size;
+	__le16 src_vhca_id;	/* informational */
+	__le16 rsvd0;
+	__le32 rsvd1;
+	__le64 rsvd2;
+};
+
+#define MVF_IMG_HEADER_SIZE		64
+
+struct mvf_img_section {
+	__le16 type;		/* MVF_IMG_SEC_* */
+	__le16 flags;		/* must be 0 */
+	__le32 rsvd0;
+	__le64 len;		/* payload bytes after this descriptor */
+};
+
+#define MVF_IMG_SECTION_SIZE		16
+
+#define MVF_IMG_SEC_REGS		0x0001	/* struct mvf_img_regs */
+#define MVF_IMG_SEC_QUEUES		0x0002	/* struct mvf_img_queues */
+#define MVF_IMG_SEC_COUNTERS		0x0003	/* __le64[MVF_VF_NUM_COUNTERS] */
+#define MVF_IMG_SEC_DEVMEM		0x0004	/* devmem_size bytes */
+
+struct mvf_img_regs {
+	__le32 ctrl;
+	__le32 status;		/* only MVF_VF_STATUS_QP_ERROR is restored */
+	__le32 scratch[MVF_VF_NUM_SCRATCH];
+};
+
+struct mvf_img_queue {
+	__le64 base;
+	__le32 log_size;
+	__le32 pi;		/* producer index */
+	__le32 ci;		/* consumer index */
+	__le32 rsvd0;
+};
+
+struct mvf_img_queues {
+	struct mvf_img_queue sq;
+	struct mvf_img_queue rq;
+	struct mvf_img_queue cq;
+};
+
+#endif /* _LINUX_MVF_MVF_IF_H */

@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Shared settings for the bench scripts (sourced, not run).
+
+MVF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+MVF_CACHE=${MVF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mvf}
+MVF_JOBS=${MVF_JOBS:-$(nproc)}
+mkdir -p "$MVF_CACHE"
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Linux source tarball from Debian's linux-source-6.12 package.
+linux_src_tarball() { ls /usr/src/linux-source-6.12.tar.xz; }
+linux_src_version() {
+	dpkg-query -W -f='${Version}' linux-source-6.12
+}
+
+# Cache key of the kernel: source version + config fragment + build script.
+kernel_key() {
+	{ linux_src_version
+	  cat "$MVF_ROOT/scripts/bench/kernel.config" \
+	      "$MVF_ROOT/scripts/bench/build-kernel.sh"; } | sha256sum | cut -c1-16
+}
+kernel_dir() { echo "$MVF_CACHE/linux-$(kernel_key)"; }

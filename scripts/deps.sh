@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Install everything the MVF bench needs on a Debian bookworm host.
+# Idempotent: a second run only checks.  Needs root (apt-get).
+set -euo pipefail
+
+STAMP_PKGS="build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmod
+ linux-source-6.12 ninja-build libglib2.0-dev libfdt-dev libpixman-1-dev
+ python3-venv pkg-config libcap-ng-dev libattr1-dev seabios qemu-system-data
+ sparse dpkg-dev xz-utils zstd rsync"
+BPO_PKGS="meson python3-pycotap"
+
+have_all() {
+	local p
+	for p in $STAMP_PKGS $BPO_PKGS; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || return 1
+	done
+	# meson must be >= 1.5 (the backports one)
+	meson --version 2>/dev/null | awk -F. '{exit !($1 > 1 || ($1 == 1 && $2 >= 5))}'
+}
+
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+add_sources() {
+	local f=/etc/apt/sources.list.d/mvf-bench.sources
+	[ -f "$f" ] && return 0
+	$SUDO tee "$f" >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+	APT_UPDATED=
+}
+
+APT_UPDATED=
+apt_update() {
+	[ -n "$APT_UPDATED" ] && return 0
+	# Third-party lists on some images are unreachable: do not let them
+	# fail the whole update, the install below tells if Debian's worked.
+	$SUDO apt-get update -q || true
+	APT_UPDATED=1
+}
+
+add_sources
+if ! have_all; then
+	apt_update
+	export DEBIAN_FRONTEND=noninteractive
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -q --no-install-recommends $STAMP_PKGS
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports $BPO_PKGS
+	have_all || { echo "deps: packages still missing" >&2; exit 1; }
+fi
+# Make sure the trixie deb-src index is there for the QEMU source.
+if ! ls /var/lib/apt/lists/*trixie*Sources* >/dev/null 2>&1; then
+	APT_UPDATED=
+	apt_update
+fi
+echo "deps: ok"
