@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Helpers for jobs running inside the MVF test VM (sourced).
+# Needs MVF_KMOD (directory of the built modules).
+
+mvf_step() { printf '==> %s\n' "$*"; }
+
+mvf_load_modules() {
+	mvf_step "loading mvf_core and mvf-vfio-pci"
+	insmod "$MVF_KMOD/drivers/net/ethernet/mvf/mvf_core.ko" || return 1
+	insmod "$MVF_KMOD/drivers/vfio/pci/mvf/mvf-vfio-pci.ko" || return 1
+}
+
+# The PF's BDF: vendor 0x6d76, device 0x1000.
+mvf_pf() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$d/vendor")" = 0x6d76 ] &&
+		   [ "$(cat "$d/device")" = 0x1000 ]; then
+			basename "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# mvf_enable_vfs N: enable N VFs on the PF through mvf_core.
+mvf_enable_vfs() {
+	local pf
+	pf=$(mvf_pf) || { echo "no MVF PF found" >&2; return 1; }
+	mvf_step "PF $pf (driver $(basename "$(readlink /sys/bus/pci/devices/$pf/driver)")):" \
+		"enabling $1 of $(cat /sys/bus/pci/devices/$pf/sriov_totalvfs) VFs"
+	echo "$1" > "/sys/bus/pci/devices/$pf/sriov_numvfs" || return 1
+}
+
+# mvf_vfs: BDFs of the PF's enabled VFs, in VF order.
+mvf_vfs() {
+	local pf i=0
+	pf=$(mvf_pf) || return 1
+	while [ -e "/sys/bus/pci/devices/$pf/virtfn$i" ]; do
+		basename "$(readlink "/sys/bus/pci/devices/$pf/virtfn$i")"
+		i=$((i + 1))
+	done
+}
+
+# mvf_bind_vf BDF: hand one VF to mvf-vfio-pci with driver_override.
+mvf_bind_vf() {
+	local d=/sys/bus/pci/devices/$1 drv
+	if [ -e "$d/driver" ]; then
+		echo "$1" > "$d/driver/unbind" || return 1
+	fi
+	echo mvf-vfio-pci > "$d/driver_override" || return 1
+	echo "$1" > /sys/bus/pci/drivers_probe || return 1
+	drv=$(basename "$(readlink "$d/driver")")
+	[ "$drv" = mvf-vfio-pci ] || { echo "$1 bound to '$drv'" >&2; return 1; }
+	mvf_step "VF $1 -> mvf-vfio-pci (IOMMU group $(basename "$(readlink "$d/iommu_group")"))"
+}
+
+# mvf_setup NUMVFS NBIND: load, enable NUMVFS VFs, bind the first NBIND;
+# exports MVF_VFS with the bound BDFs.
+mvf_setup() {
+	local v n=0
+	mvf_load_modules || return 1
+	mvf_enable_vfs "$1" || return 1
+	MVF_VFS=
+	for v in $(mvf_vfs); do
+		[ "$n" -lt "$2" ] || break
+		mvf_bind_vf "$v" || return 1
+		MVF_VFS="$MVF_VFS${MVF_VFS:+ }$v"
+		n=$((n + 1))
+	done
+	[ "$n" = "$2" ] || { echo "only $n VFs to bind" >&2; return 1; }
+	export MVF_VFS
+}

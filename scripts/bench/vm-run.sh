@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# vm-run.sh [--timeout SEC] [--out DIR] [--vfs N] [--devmem SIZE] JOB
+#
+# Boots the MVF test VM (test kernel, QEMU with the mvf-pf device behind a
+# PCIe root port, emulated intel-iommu, the host's / read-only over 9p) and
+# runs the bash script JOB in it as root.  JOB's output is shown live.
+# Exit status: JOB's status, or 1 if the guest kernel log has a report
+# (WARN/BUG/lockdep/KASAN/UBSAN/kmemleak), or 124 on timeout.
+# The run's files (console.log, job.log, dmesg.txt, kmemleak.txt, status)
+# are left in DIR (default: a new directory under $MVF_CACHE/runs).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+timeout=1800 out= vfs=8 devmem=64M
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--timeout) timeout=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--vfs) vfs=$2; shift 2 ;;
+	--devmem) devmem=$2; shift 2 ;;
+	--) shift; break ;;
+	-*) die "vm-run: unknown option $1" ;;
+	*) break ;;
+	esac
+done
+[ $# = 1 ] || die "usage: vm-run.sh [options] JOB"
+job=$(realpath "$1")
+
+kdir=$("$MVF_ROOT/scripts/bench/build-kernel.sh")
+qemu=$("$MVF_ROOT/scripts/bench/build-qemu.sh")
+fw="$MVF_CACHE/fw"
+if [ ! -e "$fw/bios-256k.bin" ]; then
+	mkdir -p "$fw"
+	ln -sf /usr/share/seabios/* /usr/share/qemu/* "$fw/" 2>/dev/null || true
+fi
+[ -e "$fw/bios-256k.bin" ] || die "vm-run: no SeaBIOS in $fw (scripts/deps.sh)"
+
+if [ -z "$out" ]; then
+	mkdir -p "$MVF_CACHE/runs"
+	out=$(mktemp -d "$MVF_CACHE/runs/run.XXXXXX")
+fi
+mkdir -p "$out"
+rm -f "$out"/{status,job.log,dmesg.txt,kmemleak.txt,kmemleak-missing}
+
+accel=$("$MVF_ROOT/scripts/bench/pick-accel.sh" "$qemu" "$kdir" "$fw")
+log "vm: booting ($accel, $vfs VFs x $devmem device memory); log in $out"
+
+qemu_args=(
+	-accel "$accel" -m 3G -smp 2 -M q35,kernel-irqchip=split
+	-nic none -nodefaults -no-user-config -L "$fw"
+	-device intel-iommu,intremap=on
+	-device pcie-root-port,id=rp1,chassis=1
+	-device "mvf-pf,bus=rp1,total-vfs=$vfs,devmem-size=$devmem"
+	-fsdev local,id=root,path=/,security_model=none,readonly=on
+	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
+	-fsdev "local,id=out,path=$out,security_model=none"
+	-device virtio-9p-pci,fsdev=out,mount_tag=mvfout
+	-kernel "$kdir/arch/x86/boot/bzImage"
+	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on panic=-1 oops=panic quiet loglevel=4 mvf.job=$job"
+	-serial stdio -display none -no-reboot
+)
+t0=$(date +%s)
+set +e
+# Show the job's own output live; everything goes to console.log.
+timeout --foreground -k 10 "$timeout" "$qemu" "${qemu_args[@]}" </dev/null 2>&1 |
+	tee "$out/console.log" |
+	awk '/MVF-JOB-START/ { on = 1; next } /MVF-JOB-END/ { on = 0; next }
+	     on { sub(/\r$/, ""); print; fflush() }'
+qrc=${PIPESTATUS[0]}
+set -e
+log "vm: done in $(( $(date +%s) - t0 )) s (qemu exit $qrc)"
+
+if [ "$qrc" = 124 ]; then
+	log "vm: timed out after $timeout s; last console lines:"
+	tail -20 "$out/console.log" >&2
+	exit 124
+fi
+if [ ! -f "$out/status" ]; then
+	log "vm: the guest never finished its job; last console lines:"
+	tail -30 "$out/console.log" >&2
+	exit 1
+fi
+rc=$(cat "$out/status")
+if ! "$MVF_ROOT/scripts/bench/check-klog.sh" "$out/dmesg.txt" "$out/kmemleak.txt" >&2; then
+	log "vm: guest kernel log is not clean: FAIL"
+	exit 1
+fi
+exit "$rc"
