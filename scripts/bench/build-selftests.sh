@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Build the MVF VFIO selftests, their user library and the demo against the
+# test kernel's uAPI headers and kselftest harness.  Needs the kernel tree of
+# scripts/bench/build-kernel.sh (built first if missing).  Extra arguments
+# are passed to make (e.g. V=1).  Prints the output directory.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+kdir=$(kernel_dir)
+if [ ! -f "$kdir/.mvf-done" ]; then
+	[ -d "$kdir.tmp" ] && die "kernel tree $kdir is still being built"
+	kdir=$("$MVF_ROOT/scripts/bench/build-kernel.sh")
+fi
+hdr="$kdir/mvf-hdr/include"
+ksft="$kdir/tools/testing/selftests"
+[ -f "$hdr/linux/iommufd.h" ] || die "no installed uAPI headers in $hdr"
+[ -f "$ksft/kselftest_harness.h" ] || die "no kselftest_harness.h in $ksft"
+
+out="$MVF_CACHE/selftests"
+mkdir -p "$out"
+log "selftests: building into $out"
+make -C "$MVF_ROOT/tools/testing/selftests/vfio" -j"$MVF_JOBS" \
+	OUTPUT="$out" REPO_ROOT="$MVF_ROOT" KSFT_DIR="$ksft" \
+	KHDR_INCLUDES="-isystem $hdr" "$@" all >&2
+echo "$out"

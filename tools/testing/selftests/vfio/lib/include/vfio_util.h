@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Small VFIO user library for the MVF selftests and demo.
+ *
+ * A vfio_ctx is one DMA address space: either an iommufd with one IOAS
+ * (devices opened through their /dev/vfio/devices/vfioN cdev) or a legacy
+ * type1 container (devices opened through their group).  Every device opened
+ * in a context shares its address space, so the same IOVA means the same
+ * memory for all of them.
+ *
+ * All functions return 0 or a negative errno and print a message to stderr
+ * on failure (unless vfio_util_quiet is set); nothing aborts.
+ */
+#ifndef _VFIO_UTIL_H
+#define _VFIO_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/vfio.h>
+
+enum vfio_mode {
+	VFIO_MODE_IOMMUFD,	/* /dev/iommu + vfio cdev */
+	VFIO_MODE_GROUP,	/* /dev/vfio/vfio container + group */
+};
+
+#define VFIO_CTX_MAX_GROUPS	16
+#define VFIO_CTX_MAX_MAPS	32
+
+struct vfio_dma_map_ent {
+	uint64_t iova;
+	uint64_t size;
+	void *vaddr;
+};
+
+struct vfio_ctx {
+	enum vfio_mode mode;
+	/* iommufd */
+	int iommufd;
+	uint32_t ioas_id;
+	/* legacy */
+	int container;
+	bool iommu_set;
+	int ngroups;
+	int group_fd[VFIO_CTX_MAX_GROUPS];
+	int group_id[VFIO_CTX_MAX_GROUPS];
+	int ndevs;
+	/* DMA mappings made through this context */
+	int nmaps;
+	struct vfio_dma_map_ent maps[VFIO_CTX_MAX_MAPS];
+};
+
+struct vfio_dev {
+	struct vfio_ctx *ctx;
+	char bdf[32];
+	int fd;
+	uint32_t devid;		/* iommufd device id */
+	struct vfio_device_info info;
+};
+
+/* Set to true to silence the library's error messages (expected failures). */
+extern bool vfio_util_quiet;
+
+void vfio_util_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+const char *vfio_mode_name(enum vfio_mode mode);
+/* Parse "iommufd" / "group" (also "legacy", "container", "type1"). */
+int vfio_mode_parse(const char *s, enum vfio_mode *mode);
+/* Default mode: $MVF_VFIO_MODE if set, else iommufd when available. */
+enum vfio_mode vfio_mode_default(void);
+/* 0 if the mode's kernel interfaces exist, else -errno (and a reason). */
+int vfio_mode_available(enum vfio_mode mode, char *why, size_t why_len);
+
+int vfio_ctx_open(enum vfio_mode mode, struct vfio_ctx **out);
+void vfio_ctx_close(struct vfio_ctx *ctx);
+
+/* Map @size bytes at @vaddr (page aligned) read/write at fixed @iova. */
+int vfio_dma_map(struct vfio_ctx *ctx, void *vaddr, uint64_t iova,
+		 uint64_t size);
+int vfio_dma_unmap(struct vfio_ctx *ctx, uint64_t iova, uint64_t size);
+
+/* Normalise "01:00.1" to "0000:01:00.1".  Returns -EINVAL if malformed. */
+int vfio_bdf_normalize(const char *in, char *out, size_t out_len);
+int vfio_dev_open(struct vfio_ctx *ctx, const char *bdf,
+		  struct vfio_dev **out);
+void vfio_dev_close(struct vfio_dev *dev);
+
+int vfio_region_info(struct vfio_dev *dev, uint32_t index,
+		     struct vfio_region_info *info);
+/* mmap a whole region read/write.  *size gets the region size. */
+int vfio_region_mmap(struct vfio_dev *dev, uint32_t index, void **addr,
+		     size_t *size);
+int vfio_region_read(struct vfio_dev *dev, uint32_t index, uint64_t off,
+		     void *buf, size_t len);
+int vfio_region_write(struct vfio_dev *dev, uint32_t index, uint64_t off,
+		      const void *buf, size_t len);
+
+int vfio_dev_reset(struct vfio_dev *dev);
+
+/*
+ * VFIO_DEVICE_FEATURE helpers.  @flags is VFIO_DEVICE_FEATURE_GET/SET/PROBE
+ * (or'ed with the feature index by the helper).  vfio_feature_raw() passes
+ * argsz and flags through unchecked, for negative tests.
+ */
+int vfio_feature(struct vfio_dev *dev, uint32_t feature, uint32_t flags,
+		 void *data, size_t size);
+int vfio_feature_raw(struct vfio_dev *dev, uint32_t argsz, uint32_t flags,
+		     void *data, size_t size);
+int vfio_feature_probe(struct vfio_dev *dev, uint32_t feature,
+		       uint32_t flags);
+
+/* Migration uAPI v2 */
+const char *vfio_mig_state_name(uint32_t state);
+int vfio_mig_flags(struct vfio_dev *dev, uint64_t *flags);
+/* Request @state.  *data_fd (if not NULL) gets the returned fd or -1. */
+int vfio_mig_set_state(struct vfio_dev *dev, uint32_t state, int *data_fd);
+int vfio_mig_get_state(struct vfio_dev *dev, uint32_t *state);
+int vfio_mig_data_size(struct vfio_dev *dev, uint64_t *size);
+
+/*
+ * Read the data fd to EOF into a malloc'ed buffer (*buf, *len).  @hint
+ * (may be 0) sizes the first allocation.  Returns 0 or -errno.
+ */
+int vfio_mig_save(int fd, size_t hint, void **buf, size_t *len);
+/* Write all of @buf to the data fd.  Returns 0 or -errno. */
+int vfio_mig_load(int fd, const void *buf, size_t len);
+
+struct vfio_mig_stats {
+	uint64_t bytes;			/* stream length */
+	uint64_t data_size;		/* MIG_DATA_SIZE reported in STOP */
+	double t_p2p, t_stop;		/* seconds per arc */
+	double t_stop_copy, t_save;	/* arc; reading the stream */
+	double t_resuming, t_load;	/* arc; writing the stream */
+	double t_dst_stop, t_src_stop;	/* RESUMING->STOP, STOP_COPY->STOP */
+	double t_dst_running;		/* dst STOP->RUNNING */
+	double t_total;
+};
+
+/* Called after each step of vfio_migrate() (may be NULL). */
+typedef void (*vfio_mig_step_fn)(void *arg, const char *what, double secs,
+				 uint64_t bytes);
+
+/*
+ * Migrate @src into @dst: src RUNNING->RUNNING_P2P->STOP->STOP_COPY, dst
+ * STOP->RESUMING (from RUNNING via STOP), stream src->dst through memory,
+ * src ->STOP, dst ->STOP->RUNNING.  The source is left in STOP.  On error
+ * the devices are left where the failure happened.
+ */
+int vfio_migrate(struct vfio_dev *src, struct vfio_dev *dst,
+		 struct vfio_mig_stats *st, vfio_mig_step_fn step, void *arg);
+
+double vfio_now(void);
+
+#endif /* _VFIO_UTIL_H */
