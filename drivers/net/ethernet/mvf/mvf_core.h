@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * MVF PF core driver: private definitions shared by its source files.
+ */
+#ifndef _MVF_CORE_PRIV_H
+#define _MVF_CORE_PRIV_H
+
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/pci.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include <linux/mvf/mvf_if.h>
+#include <linux/mvf/core.h>
+
+#define MVF_CMDQ_LOG_SIZE	5	/* 32 command slots */
+#define MVF_EQ_LOG_SIZE		6	/* at least one event per slot */
+
+enum mvf_slot_state {
+	MVF_SLOT_FREE,		/* the driver may post into it */
+	MVF_SLOT_BUSY,		/* owned by the device, a caller waits */
+	MVF_SLOT_ORPHAN,	/* owned by the device, caller gave up */
+};
+
+/*
+ * A command slot mirrors one command queue entry.  A slot leaves the device
+ * only through the completion event carrying its token, or when the whole
+ * command interface is torn down; until then it keeps a reference on the
+ * image buffer the device may still be accessing.
+ */
+struct mvf_cmd_slot {
+	enum mvf_slot_state state;
+	u16 token;
+	u16 opcode;
+	u16 vhca_id;
+	bool async;
+	struct mvf_cmd *cmd;		/* NULL once orphaned */
+	struct mvf_img_buf *buf;	/* reference held while not FREE */
+};
+
+struct mvf_cmdq {
+	struct mvf_cmd_entry *ring;
+	dma_addr_t ring_dma;
+	unsigned int log_size;
+	struct mvf_cmd_slot *slots;
+	/*
+	 * Protects pi, token, dead, async_pending and every slot, and orders
+	 * the doorbell writes.  Taken from process context only (callers, the
+	 * event queue thread, the watchdog); nothing sleeps while holding it.
+	 */
+	spinlock_t lock;
+	u16 pi;				/* free running producer index */
+	u16 token;
+	bool dead;			/* no more posting: PF teardown */
+	unsigned int async_pending;	/* async commands that can time out */
+	wait_queue_head_t slot_wq;	/* woken when a slot becomes free */
+	struct delayed_work watchdog;	/* times out async commands */
+};
+
+struct mvf_eq {
+	struct mvf_eqe *ring;
+	dma_addr_t ring_dma;
+	unsigned int log_size;
+	u32 ci;		/* free running; only the event queue thread uses it */
+};
+
+struct mvf_core_dev {
+	struct pci_dev *pdev;
+	struct kref ref;
+	void __iomem *bar0;
+	int irq;
+
+	u32 caps;
+	u32 total_vfs;
+	u64 devmem_size;
+
+	struct mvf_cmdq cmdq;
+	struct mvf_eq eq;
+
+	/*
+	 * Protects num_vfs, vf_open and sriov_disabling: a VF cannot be
+	 * opened while SR-IOV is being disabled, and SR-IOV cannot be disabled
+	 * (by the administrator) while a VF is open.  Never held across the
+	 * notifier chain or pci_{en,dis}able_sriov().
+	 */
+	struct mutex sriov_lock;
+	unsigned int num_vfs;
+	unsigned long *vf_open;		/* bit n: vhca n + 1 is open */
+	bool sriov_disabling;
+
+	struct blocking_notifier_head nh;	/* MVF_CORE_EVENT_* */
+};
+
+static inline struct device *mvf_dev(const struct mvf_core_dev *core)
+{
+	return &core->pdev->dev;
+}
+
+/* cmd.c */
+int mvf_cmd_init(struct mvf_core_dev *core);
+void mvf_cmd_shutdown(struct mvf_core_dev *core);
+void mvf_cmd_cleanup(struct mvf_core_dev *core);
+int mvf_cmd_exec_pf(struct mvf_core_dev *core, struct mvf_cmd *cmd);
+
+/* img.c */
+void mvf_img_buf_sync_for_device(struct mvf_img_buf *buf);
+void mvf_img_buf_sync_for_cpu(struct mvf_img_buf *buf);
+dma_addr_t mvf_img_buf_sgl(const struct mvf_img_buf *buf, u32 *sgl_len);
+enum dma_data_direction mvf_img_buf_dir(const struct mvf_img_buf *buf);
+
+/* main.c */
+bool mvf_core_vhca_valid(struct mvf_core_dev *core, u16 vhca_id);
+
+#endif /* _MVF_CORE_PRIV_H */

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Interface of the MVF PF core driver (mvf_core) to the drivers of its VFs.
+ *
+ * A VF driver gets a reference on the core device of its PF with
+ * mvf_core_get() while it is bound, and through it runs device commands on
+ * behalf of its VF (addressed by vhca id: VF n is vhca n + 1), moves the VF
+ * through suspend/save/load/resume and allocates the DMA image buffers that
+ * SAVE and LOAD use.  The core refuses to disable SR-IOV while a VF is open
+ * (see mvf_core_vf_open()) and tells VF drivers beforehand when it is
+ * about to disable SR-IOV anyway, through a blocking notifier chain.
+ */
+#ifndef _LINUX_MVF_CORE_H
+#define _LINUX_MVF_CORE_H
+
+#include <linux/completion.h>
+#include <linux/dma-direction.h>
+#include <linux/list.h>
+#include <linux/notifier.h>
+#include <linux/types.h>
+
+struct module;
+struct pci_dev;
+struct mvf_core_dev;
+struct mvf_img_buf;
+
+/**
+ * enum mvf_core_event - events of the core's notifier chain
+ * @MVF_CORE_EVENT_SRIOV_DISABLE: SR-IOV is about to be disabled (by the
+ *	administrator, or because the PF driver is going away); every VF
+ *	driver must end its migration activity.  @data is NULL.  Called in
+ *	process context with the PF's device lock held.
+ */
+enum mvf_core_event {
+	MVF_CORE_EVENT_SRIOV_DISABLE = 1,
+};
+
+/**
+ * struct mvf_cmd - a device command and its result
+ * @opcode: MVF_CMD_* opcode
+ * @in: inline input words, CPU byte order
+ * @buf: image buffer the command transfers (SAVE/LOAD), or NULL.  The core
+ *	holds its own reference on it for as long as the device owns the
+ *	command, so the caller may drop its reference at any time.
+ * @data_len: bytes of @buf to transfer (LOAD: image length, SAVE: space)
+ * @status: MVF_CMD_STAT_* written by the device (0xff when it never ran)
+ * @syndrome: MVF_SYND_* written by the device
+ * @out: inline output words, CPU byte order
+ * @err: 0 or the negative errno of the command (status mapped to an errno,
+ *	-ETIMEDOUT, -ENODEV when the PF went away)
+ * @done: asynchronous commands only: called once when the command finished,
+ *	failed or timed out, from process context (the event queue thread,
+ *	the watchdog or PF teardown).  It must not sleep for long and must
+ *	not issue synchronous commands.
+ * @priv: free for the owner of the command
+ * @comp: private to mvf_core
+ * @owner: private to mvf_core
+ * @deadline: private to mvf_core
+ * @node: private to mvf_core
+ *
+ * The structure belongs to the core from submission until the command
+ * returned (synchronous) or @done was called (asynchronous).
+ */
+struct mvf_cmd {
+	u16 opcode;
+	u32 in[4];
+	struct mvf_img_buf *buf;
+	u32 data_len;
+
+	u8 status;
+	u32 syndrome;
+	u32 out[4];
+	int err;
+
+	void (*done)(struct mvf_cmd *cmd);
+	void *priv;
+
+	/* private: */
+	struct completion comp;
+	struct module *owner;
+	unsigned long deadline;
+	struct list_head node;
+};
+
+/* Status value of a command that the device never completed. */
+#define MVF_CMD_STAT_NONE	0xff
+
+/**
+ * mvf_cmd_out_u64() - read a 64-bit value from two output words
+ * @cmd: an executed command
+ * @i: index of the low word
+ *
+ * Return: out[@i] | out[@i + 1] << 32.
+ */
+static inline u64 mvf_cmd_out_u64(const struct mvf_cmd *cmd, unsigned int i)
+{
+	return (u64)cmd->out[i + 1] << 32 | cmd->out[i];
+}
+
+/* Core device */
+struct mvf_core_dev *mvf_core_get(struct pci_dev *vf_pdev);
+void mvf_core_put(struct mvf_core_dev *core);
+int mvf_core_vf_vhca_id(struct pci_dev *vf_pdev);
+u32 mvf_core_caps(const struct mvf_core_dev *core);
+size_t mvf_core_max_image_size(const struct mvf_core_dev *core);
+
+int mvf_core_register_notifier(struct mvf_core_dev *core,
+			       struct notifier_block *nb);
+void mvf_core_unregister_notifier(struct mvf_core_dev *core,
+				  struct notifier_block *nb);
+int mvf_core_vf_open(struct mvf_core_dev *core, u16 vhca_id);
+void mvf_core_vf_close(struct mvf_core_dev *core, u16 vhca_id);
+
+/* Commands */
+int mvf_core_exec(struct mvf_core_dev *core, u16 vhca_id,
+		  struct mvf_cmd *cmd);
+int __mvf_core_exec_async(struct mvf_core_dev *core, u16 vhca_id,
+			  struct mvf_cmd *cmd, struct module *owner);
+#define mvf_core_exec_async(core, vhca_id, cmd) \
+	__mvf_core_exec_async(core, vhca_id, cmd, THIS_MODULE)
+const char *mvf_core_status_name(u8 status);
+const char *mvf_core_syndrome_name(u32 syndrome);
+
+/* Migration */
+int mvf_core_query_mig_state(struct mvf_core_dev *core, u16 vhca_id,
+			     u64 *size, u32 *state);
+int mvf_core_suspend(struct mvf_core_dev *core, u16 vhca_id, u32 mode);
+int mvf_core_resume(struct mvf_core_dev *core, u16 vhca_id, u32 mode);
+int __mvf_core_save_async(struct mvf_core_dev *core, u16 vhca_id,
+			  struct mvf_img_buf *buf, struct mvf_cmd *cmd,
+			  struct module *owner);
+#define mvf_core_save_async(core, vhca_id, buf, cmd) \
+	__mvf_core_save_async(core, vhca_id, buf, cmd, THIS_MODULE)
+int mvf_core_load(struct mvf_core_dev *core, u16 vhca_id,
+		  struct mvf_img_buf *buf, size_t len, struct mvf_cmd *cmd);
+
+/* Image buffers */
+struct mvf_img_buf *mvf_img_buf_alloc(struct mvf_core_dev *core, size_t size,
+				      enum dma_data_direction dir);
+struct mvf_img_buf *mvf_img_buf_get(struct mvf_img_buf *buf);
+void mvf_img_buf_put(struct mvf_img_buf *buf);
+size_t mvf_img_buf_size(const struct mvf_img_buf *buf);
+int mvf_img_buf_copy_to_user(struct mvf_img_buf *buf, size_t off,
+			     char __user *ubuf, size_t len);
+int mvf_img_buf_copy_from_user(struct mvf_img_buf *buf, size_t off,
+			       const char __user *ubuf, size_t len);
+int mvf_img_buf_read(struct mvf_img_buf *buf, size_t off, void *dst,
+		     size_t len);
+
+#endif /* _LINUX_MVF_CORE_H */
