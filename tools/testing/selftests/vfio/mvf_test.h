@@ -59,12 +59,12 @@ static inline int mvf_env_open(struct mvf_env *e, enum vfio_mode mode,
 		return 1;
 	}
 	if (vfio_mode_available(mode, reason, sizeof(reason))) {
-		snprintf(why, why_len, "%s", reason);
+		snprintf(why, why_len, "%.200s", reason);
 		return 1;
 	}
 	n = mvf_find_vfs(bdfs, MVF_MAX_VFS);
 	if (n < 0) {
-		snprintf(why, why_len, "cannot list PCI devices: %s",
+		snprintf(why, why_len, "cannot list PCI devices: %.64s",
 			 strerror(-n));
 		return n;
 	}
@@ -89,7 +89,7 @@ static inline int mvf_env_open(struct mvf_env *e, enum vfio_mode mode,
 	}
 	ret = vfio_ctx_open(mode, &e->ctx);
 	if (ret) {
-		snprintf(why, why_len, "opening the %s context failed: %s",
+		snprintf(why, why_len, "opening the %s context failed: %.64s",
 			 vfio_mode_name(mode), strerror(-ret));
 		return ret;
 	}
@@ -97,7 +97,7 @@ static inline int mvf_env_open(struct mvf_env *e, enum vfio_mode mode,
 		ret = mvf_vf_open(e->ctx, bdfs[i], mvf_bar0_default(),
 				  &e->vf[i]);
 		if (ret) {
-			snprintf(why, why_len, "opening VF %s failed: %s",
+			snprintf(why, why_len, "opening VF %.31s failed: %.64s",
 				 bdfs[i], strerror(-ret));
 			return ret;
 		}
@@ -106,7 +106,7 @@ static inline int mvf_env_open(struct mvf_env *e, enum vfio_mode mode,
 	ret = mvf_dma_alloc(e->ctx, MVF_TEST_IOVA,
 			    MVF_SLOT_SIZE * MVF_NUM_SLOTS, &e->dma);
 	if (ret) {
-		snprintf(why, why_len, "DMA mapping failed: %s",
+		snprintf(why, why_len, "DMA mapping failed: %.64s",
 			 strerror(-ret));
 		return ret;
 	}
@@ -156,6 +156,12 @@ static inline int mvf_scratch_check(struct mvf_vf *vf, uint64_t seed)
 			bad++;
 	return bad;
 }
+
+/* Record a failure with a message and go on (like a failed EXPECT). */
+#define ADD_FAILURE(fmt, ...) do {					\
+	TH_LOG(fmt, ##__VA_ARGS__);					\
+	_metadata->exit_code = KSFT_FAIL;				\
+} while (0)
 
 /* Read back the migration state, -1 if that failed. */
 static inline int64_t mvf_state(struct mvf_vf *vf)

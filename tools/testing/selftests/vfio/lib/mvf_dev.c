@@ -823,7 +823,7 @@ int mvf_qp_selftest(struct mvf_qp *qp, int n, uint32_t len,
 
 	mvf_pattern_fill(tx, 0, (size_t)n * len, seed);
 	memset(rx, 0, (size_t)n * len);
-	mvf_pattern_fill(dm, devmem_off, len, seed ^ 0x5a5a);
+	mvf_pattern_fill(dm, devmem_off, len, MVF_SELFTEST_DM_SEED(seed));
 	memset(rb, 0, len);
 
 	for (i = 0; i < n; i++) {

@@ -174,8 +174,11 @@ int mvf_qp_exec(struct mvf_qp *qp, uint8_t opcode, uint64_t addr, uint32_t len,
 /*
  * Round trip through the VF: @n loopback SENDs of @len bytes into posted
  * receive buffers, a DEVMEM_WRITE and DEVMEM_READ of @len bytes at
- * @devmem_off and a NOP; checks every CQE and the data.  Uses qp->buf.
+ * @devmem_off and a NOP; checks every CQE and the data.  Uses the first
+ * 2 * (@n + 1) * @len bytes of qp->buf.  Device memory [@devmem_off,
+ * + @len) is left holding the pattern of MVF_SELFTEST_DM_SEED(@seed).
  */
+#define MVF_SELFTEST_DM_SEED(seed)	((seed) ^ 0x5a5a)
 int mvf_qp_selftest(struct mvf_qp *qp, int n, uint32_t len,
 		    uint64_t devmem_off, uint64_t seed);
 
