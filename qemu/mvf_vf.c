@@ -1,2 +1,422 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * MVF emulated SR-IOV device: the virtual function.
+ *
+ * BAR0 holds the queue pair registers, counters and scratch registers,
+ * BAR2 is the on-device memory (RAM, directly mappable), BAR4 the MSI-X
+ * table.  The queue pair engine is in mvf_queue.c.  The suspend state
+ * (quiesced, frozen) is driven by the PF's SUSPEND/RESUME_VHCA commands.
+ */
+
 #include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "qemu/cutils.h"
+#include "qemu/main-loop.h"
+#include "qapi/error.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pcie.h"
+#include "hw/pci/pcie_sriov.h"
+#include "hw/pci/msix.h"
+#include "exec/cpu-common.h"
+#include "migration/vmstate.h"
+#include "mvf.h"
+
+#define MVF_VF_EXP_OFFSET       0xa0
+#define MVF_VF_AER_OFFSET       0x100
+#define MVF_VF_ARI_OFFSET       0x150
+
+MvfVfState *mvf_pf_lookup_vf(MvfPfState *pf, uint16_t vhca_id,
+                             MvfCmdResult *r)
+{
+    PCIDevice *dev = PCI_DEVICE(pf);
+
+    if (vhca_id == 0 || vhca_id > pf->total_vfs) {
+        mvf_cmd_fail(r, MVF_CMD_STAT_BAD_RESOURCE, MVF_SYND_BAD_VHCA);
+        return NULL;
+    }
+    if (vhca_id > pcie_sriov_num_vfs(dev)) {
+        mvf_cmd_fail(r, MVF_CMD_STAT_BAD_RESOURCE, MVF_SYND_VF_DISABLED);
+        return NULL;
+    }
+    return MVF_VF(pcie_sriov_get_vf_at_index(dev, vhca_id - 1));
+}
+
+uint32_t mvf_vf_state_flags(MvfVfState *vf)
+{
+    return (vf->quiesced ? MVF_VHCA_STATE_QUIESCED : 0) |
+           (vf->frozen ? MVF_VHCA_STATE_FROZEN : 0);
+}
+
+void mvf_vf_set_frozen(MvfVfState *vf, bool frozen)
+{
+    vf->frozen = frozen;
+    /* a frozen function ignores writes to its memory BAR as well */
+    memory_region_set_readonly(&vf->devmem, frozen);
+}
+
+void mvf_vf_suspend(MvfVfState *vf, uint32_t mode, MvfCmdResult *r)
+{
+    switch (mode) {
+    case MVF_SUSPEND_INITIATOR:
+        /*
+         * Queue work runs to completion in the bottom half, under the BQL
+         * like this command, so nothing is outstanding once this returns.
+         */
+        vf->quiesced = true;
+        break;
+    case MVF_SUSPEND_RESPONDER:
+        if (!vf->quiesced) {
+            mvf_cmd_fail(r, MVF_CMD_STAT_BAD_STATE, MVF_SYND_NOT_QUIESCED);
+            return;
+        }
+        if (!vf->frozen) {
+            mvf_vf_set_frozen(vf, true);
+        }
+        break;
+    default:
+        mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_MODE);
+        return;
+    }
+}
+
+void mvf_vf_resume(MvfVfState *vf, uint32_t mode, MvfCmdResult *r)
+{
+    switch (mode) {
+    case MVF_SUSPEND_INITIATOR:
+        if (vf->frozen) {
+            mvf_cmd_fail(r, MVF_CMD_STAT_BAD_STATE, MVF_SYND_STILL_FROZEN);
+            return;
+        }
+        vf->quiesced = false;
+        mvf_vf_kick(vf);
+        break;
+    case MVF_SUSPEND_RESPONDER:
+        if (vf->frozen) {
+            mvf_vf_set_frozen(vf, false);
+        }
+        break;
+    default:
+        mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_MODE);
+        return;
+    }
+}
+
+void mvf_vf_clear_devmem(MvfVfState *vf)
+{
+    RAMBlock *rb = vf->devmem.ram_block;
+
+    /* dropping the pages is cheap and reads back as zeroes */
+    if (!rb || ram_block_discard_range(rb, 0, vf->devmem_size) < 0 ||
+        !buffer_is_zero(vf->devmem_ptr, MIN(vf->devmem_size, 4096))) {
+        memset(vf->devmem_ptr, 0, vf->devmem_size);
+    }
+}
+
+static uint32_t mvf_vf_status(MvfVfState *vf)
+{
+    return (vf->quiesced ? MVF_VF_STATUS_QUIESCED : 0) |
+           (vf->frozen ? MVF_VF_STATUS_FROZEN : 0) |
+           vf->live.qp_error;
+}
+
+static uint64_t mvf_vf_mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    MvfVfState *vf = opaque;
+    MvfVfLive *l = &vf->live;
+
+    if (addr >= MVF_VF_REG_CNT_BASE &&
+        addr < MVF_VF_REG_CNT(MVF_VF_NUM_COUNTERS)) {
+        uint64_t c = l->cnt[(addr - MVF_VF_REG_CNT_BASE) / 8];
+
+        return (addr & 4) ? c >> 32 : (uint32_t)c;
+    }
+    if (addr >= MVF_VF_REG_SCRATCH_BASE &&
+        addr < MVF_VF_REG_SCRATCH(MVF_VF_NUM_SCRATCH)) {
+        return l->scratch[(addr - MVF_VF_REG_SCRATCH_BASE) / 4];
+    }
+
+    switch (addr) {
+    case MVF_VF_REG_MAGIC:
+        return MVF_MAGIC_VF;
+    case MVF_VF_REG_VERSION:
+        return MVF_IF_VERSION;
+    case MVF_VF_REG_STATUS:
+        return mvf_vf_status(vf);
+    case MVF_VF_REG_CTRL:
+        return l->ctrl;
+    case MVF_VF_REG_SQ_BASE_LO:
+        return (uint32_t)l->sq.base;
+    case MVF_VF_REG_SQ_BASE_HI:
+        return l->sq.base >> 32;
+    case MVF_VF_REG_SQ_LOG_SIZE:
+        return l->sq.log_size;
+    case MVF_VF_REG_SQ_PI:
+        return l->sq.pi;
+    case MVF_VF_REG_RQ_BASE_LO:
+        return (uint32_t)l->rq.base;
+    case MVF_VF_REG_RQ_BASE_HI:
+        return l->rq.base >> 32;
+    case MVF_VF_REG_RQ_LOG_SIZE:
+        return l->rq.log_size;
+    case MVF_VF_REG_RQ_PI:
+        return l->rq.pi;
+    case MVF_VF_REG_CQ_BASE_LO:
+        return (uint32_t)l->cq.base;
+    case MVF_VF_REG_CQ_BASE_HI:
+        return l->cq.base >> 32;
+    case MVF_VF_REG_CQ_LOG_SIZE:
+        return l->cq.log_size;
+    case MVF_VF_REG_CQ_CI:
+        return l->cq.ci;
+    case MVF_VF_REG_SQ_CI:
+        return l->sq.ci;
+    case MVF_VF_REG_RQ_CI:
+        return l->rq.ci;
+    case MVF_VF_REG_CQ_PI:
+        return l->cq.pi;
+    case MVF_VF_REG_DEVMEM_SIZE_LO:
+        return (uint32_t)vf->devmem_size;
+    case MVF_VF_REG_DEVMEM_SIZE_HI:
+        return vf->devmem_size >> 32;
+    default:
+        return 0;
+    }
+}
+
+static void mvf_vf_set_log_size(MvfQueue *q, uint32_t val, const char *name)
+{
+    if (val != 0 &&
+        (val < MVF_VF_Q_LOG_SIZE_MIN || val > MVF_VF_Q_LOG_SIZE_MAX)) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "mvf-vf: %s log size %u out of range, ignored\n",
+                      name, val);
+        return;
+    }
+    q->log_size = val;
+}
+
+static void mvf_vf_mmio_write(void *opaque, hwaddr addr, uint64_t val64,
+                              unsigned size)
+{
+    MvfVfState *vf = opaque;
+    MvfVfLive *l = &vf->live;
+    uint32_t val = val64;
+
+    if (vf->frozen) {
+        /* a frozen function does not change: the write is dropped */
+        return;
+    }
+    if (addr >= MVF_VF_REG_SCRATCH_BASE &&
+        addr < MVF_VF_REG_SCRATCH(MVF_VF_NUM_SCRATCH)) {
+        l->scratch[(addr - MVF_VF_REG_SCRATCH_BASE) / 4] = val;
+        return;
+    }
+
+    switch (addr) {
+    case MVF_VF_REG_CTRL:
+        if (val & ~MVF_VF_CTRL_MASK) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "mvf-vf: reserved CTRL bits 0x%x dropped\n", val);
+        }
+        l->ctrl = val & MVF_VF_CTRL_MASK;
+        if (!(l->ctrl & MVF_VF_CTRL_QP_ENABLE)) {
+            /* disabling the queue pair clears its error */
+            l->qp_error = 0;
+        }
+        mvf_vf_kick(vf);
+        break;
+    case MVF_VF_REG_SQ_BASE_LO:
+        l->sq.base = deposit64(l->sq.base, 0, 32, val);
+        break;
+    case MVF_VF_REG_SQ_BASE_HI:
+        l->sq.base = deposit64(l->sq.base, 32, 32, val);
+        break;
+    case MVF_VF_REG_SQ_LOG_SIZE:
+        mvf_vf_set_log_size(&l->sq, val, "SQ");
+        break;
+    case MVF_VF_REG_SQ_PI:
+        l->sq.pi = val;
+        l->cnt[MVF_VF_CNT_DOORBELLS]++;
+        mvf_vf_kick(vf);
+        break;
+    case MVF_VF_REG_RQ_BASE_LO:
+        l->rq.base = deposit64(l->rq.base, 0, 32, val);
+        break;
+    case MVF_VF_REG_RQ_BASE_HI:
+        l->rq.base = deposit64(l->rq.base, 32, 32, val);
+        break;
+    case MVF_VF_REG_RQ_LOG_SIZE:
+        mvf_vf_set_log_size(&l->rq, val, "RQ");
+        break;
+    case MVF_VF_REG_RQ_PI:
+        l->rq.pi = val;
+        l->cnt[MVF_VF_CNT_DOORBELLS]++;
+        mvf_vf_kick(vf);
+        break;
+    case MVF_VF_REG_CQ_BASE_LO:
+        l->cq.base = deposit64(l->cq.base, 0, 32, val);
+        break;
+    case MVF_VF_REG_CQ_BASE_HI:
+        l->cq.base = deposit64(l->cq.base, 32, 32, val);
+        break;
+    case MVF_VF_REG_CQ_LOG_SIZE:
+        mvf_vf_set_log_size(&l->cq, val, "CQ");
+        break;
+    case MVF_VF_REG_CQ_CI:
+        /* the consumer can never pass what the device has produced */
+        if (l->cq.log_size && l->cq.pi - val > (1u << l->cq.log_size)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "mvf-vf: CQ_CI 0x%x outside [PI - size, PI]\n", val);
+            return;
+        }
+        l->cq.ci = val;
+        mvf_vf_kick(vf);
+        break;
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "mvf-vf: write to read-only/unknown register 0x%"
+                      HWADDR_PRIx "\n", addr);
+        break;
+    }
+}
+
+static const MemoryRegionOps mvf_vf_mmio_ops = {
+    .read = mvf_vf_mmio_read,
+    .write = mvf_vf_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 4,
+        .max_access_size = 8,
+    },
+    .impl = {
+        .min_access_size = 4,
+        .max_access_size = 4,
+    },
+};
+
+static void mvf_vf_write_config(PCIDevice *dev, uint32_t addr, uint32_t val,
+                                int len)
+{
+    pci_default_write_config(dev, addr, val, len);
+    pcie_cap_flr_write_config(dev, addr, val, len);
+}
+
+static void mvf_vf_realize(PCIDevice *dev, Error **errp)
+{
+    MvfVfState *vf = MVF_VF(dev);
+    MvfPfState *pf = MVF_PF(pcie_sriov_get_pf(dev));
+    g_autofree char *name = NULL;
+    int i;
+
+    vf->devmem_size = pf->devmem_size;
+    dev->config_write = mvf_vf_write_config;
+
+    memory_region_init_io(&vf->mmio, OBJECT(vf), &mvf_vf_mmio_ops, vf,
+                          "mvf-vf-regs", MVF_VF_BAR0_SIZE);
+    pci_register_bar(dev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64, &vf->mmio);
+
+    name = g_strdup_printf("mvf-vf%u-devmem", pcie_sriov_vf_number(dev));
+    if (!memory_region_init_ram(&vf->devmem, OBJECT(vf), name,
+                                vf->devmem_size, errp)) {
+        return;
+    }
+    vf->devmem_ptr = memory_region_get_ram_ptr(&vf->devmem);
+    pci_register_bar(dev, MVF_VF_DEVMEM_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64 |
+                     PCI_BASE_ADDRESS_MEM_PREFETCH, &vf->devmem);
+
+    if (pcie_endpoint_cap_init(dev, MVF_VF_EXP_OFFSET) < 0) {
+        error_setg(errp, "mvf-vf: cannot add the PCIe capability");
+        return;
+    }
+    if (msix_init_exclusive_bar(dev, MVF_VF_MSIX_VECTORS, MVF_VF_MSIX_BAR,
+                                errp)) {
+        pcie_cap_exit(dev);
+        return;
+    }
+    for (i = 0; i < MVF_VF_MSIX_VECTORS; i++) {
+        msix_vector_use(dev, i);
+    }
+    pcie_cap_flr_init(dev);
+    if (pcie_aer_init(dev, PCI_ERR_VER, MVF_VF_AER_OFFSET, PCI_ERR_SIZEOF,
+                      errp) < 0) {
+        msix_uninit_exclusive_bar(dev);
+        pcie_cap_exit(dev);
+        return;
+    }
+    pcie_ari_init(dev, MVF_VF_ARI_OFFSET);
+
+    vf->bh = qemu_bh_new_guarded(mvf_vf_qp_bh, vf,
+                                 &DEVICE(dev)->mem_reentrancy_guard);
+}
+
+static void mvf_vf_exit(PCIDevice *dev)
+{
+    MvfVfState *vf = MVF_VF(dev);
+
+    qemu_bh_delete(vf->bh);
+    pcie_aer_exit(dev);
+    msix_uninit_exclusive_bar(dev);
+    pcie_cap_exit(dev);
+}
+
+/* FLR, VF enable/disable and PF reset all come here */
+static void mvf_vf_reset_hold(Object *obj, ResetType type)
+{
+    MvfVfState *vf = MVF_VF(obj);
+
+    if (vf->bh) {
+        qemu_bh_cancel(vf->bh);
+    }
+    memset(&vf->live, 0, sizeof(vf->live));
+    vf->quiesced = false;
+    if (vf->devmem_ptr) {
+        mvf_vf_set_frozen(vf, false);
+        mvf_vf_clear_devmem(vf);
+    }
+    vf->frozen = false;
+}
+
+static const VMStateDescription mvf_vf_vmstate = {
+    .name = "mvf-vf",
+    .unmigratable = 1,
+};
+
+static void mvf_vf_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
+
+    k->realize = mvf_vf_realize;
+    k->exit = mvf_vf_exit;
+    k->vendor_id = MVF_PCI_VENDOR_ID;
+    k->device_id = MVF_PCI_DEVICE_ID_VF;
+    k->revision = MVF_PCI_REVISION;
+    k->class_id = PCI_CLASS_NETWORK_OTHER;
+    rc->phases.hold = mvf_vf_reset_hold;
+
+    dc->desc = "MVF emulated SR-IOV device (VF)";
+    dc->vmsd = &mvf_vf_vmstate;
+    dc->user_creatable = false;
+    set_bit(DEVICE_CATEGORY_NETWORK, dc->categories);
+}
+
+static const TypeInfo mvf_vf_info = {
+    .name = TYPE_MVF_VF,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(MvfVfState),
+    .class_init = mvf_vf_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_PCIE_DEVICE },
+        { }
+    },
+};
+
+static void mvf_vf_register_types(void)
+{
+    type_register_static(&mvf_vf_info);
+}
+
+type_init(mvf_vf_register_types)

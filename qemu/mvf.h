@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * MVF emulated SR-IOV device: state shared by the model's files.
+ *
+ * The programming interface itself is defined by mvf_if.h (a copy of
+ * include/linux/mvf/mvf_if.h of the MVF repository), described in
+ * Documentation/mvf/device.rst.
+ */
+#ifndef HW_MISC_MVF_H
+#define HW_MISC_MVF_H
+
+#include "hw/pci/pci_device.h"
+#include "qom/object.h"
+#include "mvf_if.h"
+
+#define TYPE_MVF_PF "mvf-pf"
+#define TYPE_MVF_VF "mvf-vf"
+OBJECT_DECLARE_SIMPLE_TYPE(MvfPfState, MVF_PF)
+OBJECT_DECLARE_SIMPLE_TYPE(MvfVfState, MVF_VF)
+
+/* Routing: VF n (1-based) sits at PF devfn + MVF_VF_OFFSET + (n-1) * STRIDE */
+#define MVF_VF_OFFSET       1
+#define MVF_VF_STRIDE       1
+
+#define MVF_CAPS            (MVF_CAP_MIGRATION | MVF_CAP_P2P)
+
+/* Work items handled per bottom half run before yielding */
+#define MVF_CMD_BUDGET      16
+#define MVF_WQE_BUDGET      256
+
+typedef struct MvfQueue {
+    uint64_t base;
+    uint32_t log_size;      /* 0 = not configured */
+    uint32_t pi;
+    uint32_t ci;
+} MvfQueue;
+
+/* The live state of a VF: exactly what a state image carries */
+typedef struct MvfVfLive {
+    uint32_t ctrl;
+    uint32_t qp_error;      /* MVF_VF_STATUS_QP_ERROR or 0 */
+    uint32_t scratch[MVF_VF_NUM_SCRATCH];
+    MvfQueue sq, rq, cq;
+    uint64_t cnt[MVF_VF_NUM_COUNTERS];
+} MvfVfLive;
+
+struct MvfVfState {
+    PCIDevice parent_obj;
+
+    MemoryRegion mmio;
+    MemoryRegion devmem;
+    uint8_t *devmem_ptr;
+    uint64_t devmem_size;
+    QEMUBH *bh;
+
+    bool quiesced;          /* SUSPEND_VHCA(INITIATOR) */
+    bool frozen;            /* SUSPEND_VHCA(RESPONDER) */
+    MvfVfLive live;
+};
+
+struct MvfPfState {
+    PCIDevice parent_obj;
+
+    MemoryRegion mmio;
+    QEMUBH *cmd_bh;
+
+    /* properties */
+    uint16_t total_vfs;
+    uint64_t devmem_size;
+
+    /* command interface */
+    uint32_t ctrl;
+    uint32_t status;
+    uint64_t cmdq_base;
+    uint32_t cmdq_log_size;
+    uint16_t cmdq_pi;
+    uint16_t cmdq_ci;
+    uint64_t eq_base;
+    uint32_t eq_log_size;
+    uint32_t eq_pi;
+    uint32_t eq_ci;
+};
+
+/* Result of a command: status class, syndrome and inline output */
+typedef struct MvfCmdResult {
+    uint8_t status;
+    uint32_t syndrome;
+    uint32_t out[4];
+} MvfCmdResult;
+
+static inline void mvf_cmd_fail(MvfCmdResult *r, uint8_t status,
+                                uint32_t syndrome)
+{
+    r->status = status;
+    r->syndrome = syndrome;
+}
+
+static inline uint32_t mvf_ring_phase(uint32_t idx, uint32_t log_size)
+{
+    /* 1 on the first pass through a ring, 0 on the second, ... */
+    return ((idx >> log_size) & 1) ^ 1;
+}
+
+/* mvf_cmd.c */
+void mvf_cmd_reset(MvfPfState *pf, bool keep_config);
+void mvf_cmd_ctrl_write(MvfPfState *pf, uint32_t val);
+void mvf_cmd_doorbell(MvfPfState *pf, uint16_t pi);
+void mvf_cmd_eq_ci_write(MvfPfState *pf, uint32_t ci);
+void mvf_cmd_bh(void *opaque);
+void mvf_cmd_query_caps(MvfPfState *pf, MvfCmdResult *r);
+
+/* mvf_vf.c */
+MvfVfState *mvf_pf_lookup_vf(MvfPfState *pf, uint16_t vhca_id,
+                             MvfCmdResult *r);
+void mvf_vf_suspend(MvfVfState *vf, uint32_t mode, MvfCmdResult *r);
+void mvf_vf_resume(MvfVfState *vf, uint32_t mode, MvfCmdResult *r);
+uint32_t mvf_vf_state_flags(MvfVfState *vf);
+void mvf_vf_set_frozen(MvfVfState *vf, bool frozen);
+void mvf_vf_clear_devmem(MvfVfState *vf);
+
+/* mvf_queue.c */
+void mvf_vf_kick(MvfVfState *vf);
+void mvf_vf_qp_bh(void *opaque);
+
+/* mvf_mig.c */
+uint64_t mvf_mig_image_size(uint64_t devmem_size);
+void mvf_mig_save(MvfPfState *pf, MvfVfState *vf, uint16_t vhca_id,
+                  uint64_t sgl_addr, uint32_t sgl_len, uint32_t data_len,
+                  MvfCmdResult *r);
+void mvf_mig_load(MvfPfState *pf, MvfVfState *vf, uint64_t sgl_addr,
+                  uint32_t sgl_len, uint32_t data_len, MvfCmdResult *r);
+
+#endif
