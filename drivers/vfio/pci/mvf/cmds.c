@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * MVF VF vfio-pci variant driver: the link to mvf_core, and the device
+ * commands the migration state machine uses.
+ */
+
+#include <linux/err.h>
+#include <linux/pci.h>
+
+#include <linux/mvf/mvf_if.h>
+
+#include "mvf_vfio.h"
+
+static int mvf_cmds_core_event(struct notifier_block *nb, unsigned long event,
+			       void *data)
+{
+	struct mvf_vfio_dev *mvdev = container_of(nb, struct mvf_vfio_dev, nb);
+
+	if (event != MVF_CORE_EVENT_SRIOV_DISABLE)
+		return NOTIFY_DONE;
+	mvf_lm_pf_gone(mvdev);
+	return NOTIFY_OK;
+}
+
+/**
+ * mvf_cmds_attach() - connect a VF to the core driver of its PF
+ * @mvdev: VF device being initialized
+ *
+ * Without mvf_core on the PF, or without migration support in the device,
+ * the VF still works as a plain vfio-pci device: this only decides whether
+ * migration is offered.
+ *
+ * Return: 0 (the failures above are not errors).
+ */
+int mvf_cmds_attach(struct mvf_vfio_dev *mvdev)
+{
+	struct pci_dev *pdev = mvdev->core_device.pdev;
+	struct mvf_core_dev *mdev;
+	int vhca_id, ret;
+	u32 caps;
+
+	mdev = mvf_core_get(pdev);
+	if (IS_ERR(mdev)) {
+		dev_info(&pdev->dev,
+			 "PF not driven by mvf_core: migration not available\n");
+		return 0;
+	}
+	vhca_id = mvf_core_vf_vhca_id(pdev);
+	if (vhca_id < 0) {
+		mvf_core_put(mdev);
+		return 0;
+	}
+
+	mvdev->nb.notifier_call = mvf_cmds_core_event;
+	ret = mvf_core_register_notifier(mdev, &mvdev->nb);
+	if (ret) {
+		dev_warn(&pdev->dev,
+			 "cannot follow the PF's events (%pe): migration not available\n",
+			 ERR_PTR(ret));
+		mvdev->nb.notifier_call = NULL;
+		mvf_core_put(mdev);
+		return 0;
+	}
+	mvdev->mdev = mdev;
+	mvdev->vhca_id = vhca_id;
+
+	caps = mvf_core_caps(mdev);
+	mvdev->migrate_cap = !!(caps & MVF_CAP_MIGRATION);
+	if (!mvdev->migrate_cap)
+		dev_info(&pdev->dev,
+			 "device without migration support (caps %#x)\n", caps);
+	return 0;
+}
+
+/**
+ * mvf_cmds_detach() - undo mvf_cmds_attach(); may be called again
+ * @mvdev: VF device
+ */
+void mvf_cmds_detach(struct mvf_vfio_dev *mvdev)
+{
+	if (!mvdev->mdev)
+		return;
+	if (mvdev->nb.notifier_call)
+		mvf_core_unregister_notifier(mvdev->mdev, &mvdev->nb);
+	mvdev->nb.notifier_call = NULL;
+	mvf_core_put(mvdev->mdev);
+	mvdev->mdev = NULL;
+}
+
+/**
+ * mvf_cmds_query_size() - bytes the VF's state image needs now
+ * @mvdev: VF device
+ * @size: result
+ *
+ * Return: 0 or a negative errno.
+ */
+int mvf_cmds_query_size(struct mvf_vfio_dev *mvdev, u64 *size)
+{
+	return mvf_core_query_mig_state(mvdev->mdev, mvdev->vhca_id, size,
+					NULL);
+}
+
+/**
+ * mvf_cmds_suspend() - quiesce (INITIATOR) or freeze (RESPONDER) the VF
+ * @mvdev: VF device
+ * @mode: MVF_SUSPEND_*
+ *
+ * Return: 0 or a negative errno.
+ */
+int mvf_cmds_suspend(struct mvf_vfio_dev *mvdev, u32 mode)
+{
+	return mvf_core_suspend(mvdev->mdev, mvdev->vhca_id, mode);
+}
+
+/**
+ * mvf_cmds_resume() - thaw (RESPONDER) or un-quiesce (INITIATOR) the VF
+ * @mvdev: VF device
+ * @mode: MVF_SUSPEND_*
+ *
+ * Return: 0 or a negative errno.
+ */
+int mvf_cmds_resume(struct mvf_vfio_dev *mvdev, u32 mode)
+{
+	return mvf_core_resume(mvdev->mdev, mvdev->vhca_id, mode);
+}
+
+/**
+ * mvf_cmds_save_start() - start SAVE into a save file's buffer
+ * @mvdev: VF device
+ * @migf: save file; the caller holds a reference on it for @done
+ * @done: completion callback; gets &@migf->cmd
+ *
+ * Return: 0 if started (@done will run), or a negative errno.
+ */
+int mvf_cmds_save_start(struct mvf_vfio_dev *mvdev, struct mvf_migf *migf,
+			void (*done)(struct mvf_cmd *cmd))
+{
+	migf->cmd.done = done;
+	migf->cmd.priv = migf;
+	return mvf_core_save_async(mvdev->mdev, mvdev->vhca_id, migf->buf,
+				   &migf->cmd);
+}
+
+/**
+ * mvf_cmds_load() - load an image into the frozen VF
+ * @mvdev: VF device
+ * @buf: image buffer
+ * @len: image bytes
+ *
+ * Return: 0, -EINVAL if the device rejected the image, or another negative
+ * errno.
+ */
+int mvf_cmds_load(struct mvf_vfio_dev *mvdev, struct mvf_img_buf *buf,
+		  size_t len)
+{
+	struct mvf_cmd cmd = {};
+	int ret;
+
+	ret = mvf_core_load(mvdev->mdev, mvdev->vhca_id, buf, len, &cmd);
+	if (ret && cmd.status != MVF_CMD_STAT_NONE && cmd.status)
+		dev_err_ratelimited(mvf_vfio_dev(mvdev),
+				    "LOAD of a %zu byte image failed: %s, syndrome %s (%#x)\n",
+				    len, mvf_core_status_name(cmd.status),
+				    mvf_core_syndrome_name(cmd.syndrome),
+				    cmd.syndrome);
+	return ret;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * MVF VF vfio-pci variant driver: private definitions.
+ */
+#ifndef _MVF_VFIO_H
+#define _MVF_VFIO_H
+
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/spinlock.h>
+#include <linux/vfio_pci_core.h>
+#include <linux/wait.h>
+
+#include <linux/mvf/core.h>
+
+#define MVF_VFIO_DRV_NAME	"mvf-vfio-pci"
+
+enum mvf_migf_state {
+	MVF_MIGF_SAVING,	/* save fd: SAVE in flight, nothing to read yet */
+	MVF_MIGF_READY,		/* save fd: image readable; resume fd: open */
+	MVF_MIGF_ERROR,		/* failed; the stream is broken */
+	MVF_MIGF_ENDED,		/* the device left the data state */
+};
+
+/*
+ * A migration data file (the fd VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE hands
+ * out).  It is reference counted: the struct file holds one reference and an
+ * in-flight SAVE holds another, so user release and SAVE completion can come
+ * in either order.  The file never points back at the VF device: once it is
+ * ended it only answers -ENODEV, and it can outlive the device.
+ */
+struct mvf_migf {
+	struct kref ref;
+	struct file *filp;
+	struct device *dev;		/* the VF, for logging; reference held */
+	/*
+	 * Serializes read()/write() against each other and the RESUMING->STOP
+	 * arc against writers; protects pos and (resume) len.  User copies,
+	 * and so page faults and mmap_lock, happen under it, hence nothing
+	 * that can run inside a PCI reset (with vfio's memory_lock held)
+	 * takes it: ending a file does not.
+	 */
+	struct mutex io_lock;
+	/*
+	 * Protects state, buf and (save) len.  Taken by the SAVE completion,
+	 * which runs in the core's event thread, and by ending the file;
+	 * nests inside io_lock.  I/O takes a reference on buf under it, so
+	 * ending the file can drop the file's reference at any time.
+	 */
+	spinlock_t state_lock;
+	enum mvf_migf_state state;
+	struct mvf_img_buf *buf;	/* NULL once ended */
+	size_t len;			/* save: image bytes; resume: written */
+	size_t pos;			/* save: bytes read so far */
+	wait_queue_head_t wq;		/* readers/pollers of the save fd */
+	struct mvf_cmd cmd;		/* the SAVE command while in flight */
+};
+
+struct mvf_vfio_dev {
+	struct vfio_pci_core_device core_device;
+	struct mvf_core_dev *mdev;	/* NULL: PF not driven by mvf_core */
+	u16 vhca_id;
+	bool migrate_cap;
+	struct notifier_block nb;
+	/*
+	 * Protects mig_state, save_file, resume_file and pf_gone; held across
+	 * device commands of an arc.  Always released with
+	 * mvf_state_mutex_unlock(), which runs a deferred reset.  Never taken
+	 * (only tried) from reset_done: see lm.c.
+	 */
+	struct mutex state_mutex;
+	enum vfio_device_mig_state mig_state;
+	struct mvf_migf *save_file;
+	struct mvf_migf *resume_file;
+	bool pf_gone;			/* SR-IOV disabled under us */
+	/* Protects deferred_reset; see mvf_state_mutex_unlock(). */
+	spinlock_t reset_lock;
+	bool deferred_reset;
+};
+
+static inline struct mvf_vfio_dev *
+mvf_vfio_from_vdev(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct mvf_vfio_dev, core_device.vdev);
+}
+
+static inline struct device *mvf_vfio_dev(struct mvf_vfio_dev *mvdev)
+{
+	return &mvdev->core_device.pdev->dev;
+}
+
+/* vfio_dev.c */
+const struct vfio_device_ops *mvf_vfio_ops(void);
+
+/* lm.c */
+void mvf_lm_init(struct mvf_vfio_dev *mvdev);
+void mvf_lm_uninit(struct mvf_vfio_dev *mvdev);
+void mvf_lm_open(struct mvf_vfio_dev *mvdev);
+void mvf_lm_close(struct mvf_vfio_dev *mvdev);
+void mvf_lm_reset_done(struct mvf_vfio_dev *mvdev);
+void mvf_lm_pf_gone(struct mvf_vfio_dev *mvdev);
+void mvf_state_mutex_unlock(struct mvf_vfio_dev *mvdev);
+extern const struct vfio_migration_ops mvf_lm_ops;
+
+/* cmds.c */
+int mvf_cmds_attach(struct mvf_vfio_dev *mvdev);
+void mvf_cmds_detach(struct mvf_vfio_dev *mvdev);
+int mvf_cmds_query_size(struct mvf_vfio_dev *mvdev, u64 *size);
+int mvf_cmds_suspend(struct mvf_vfio_dev *mvdev, u32 mode);
+int mvf_cmds_resume(struct mvf_vfio_dev *mvdev, u32 mode);
+int mvf_cmds_save_start(struct mvf_vfio_dev *mvdev, struct mvf_migf *migf,
+			void (*done)(struct mvf_cmd *cmd));
+int mvf_cmds_load(struct mvf_vfio_dev *mvdev, struct mvf_img_buf *buf,
+		  size_t len);
+
+#endif /* _MVF_VFIO_H */
