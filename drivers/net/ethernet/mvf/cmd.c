@@ -21,10 +21,10 @@
 
 #include "mvf_core.h"
 
-static unsigned int cmd_timeout_ms = 10000;
+static unsigned int cmd_timeout_ms = 20000;
 module_param(cmd_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(cmd_timeout_ms,
-		 "Time a device command may take, in ms (default 10000)");
+		 "Time a device command may take, in ms (default 20000)");
 
 #define MVF_READY_TIMEOUT_US	(2 * USEC_PER_SEC)
 

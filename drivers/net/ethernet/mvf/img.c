@@ -24,7 +24,7 @@
 
 #include "mvf_core.h"
 
-#define MVF_IMG_MAX_ORDER	5
+#define MVF_IMG_MAX_ORDER	8	/* 1 MiB blocks at most */
 #define MVF_SGES_PER_TABLE	(PAGE_SIZE / sizeof(struct mvf_sge))
 /* Stay within the device's chain depth: at most DEPTH - 1 links. */
 #define MVF_SGL_MAX_TABLES	MVF_SGL_MAX_DEPTH

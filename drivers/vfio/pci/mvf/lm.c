@@ -522,8 +522,12 @@ mvf_lm_set_state(struct vfio_device *vdev, enum vfio_device_mig_state new_state)
 		return ERR_PTR(-EINVAL);
 
 	mutex_lock(&mvdev->state_mutex);
+	/*
+	 * No arc leaves ERROR (vfio_mig_get_next_state() must not even be
+	 * asked); only a reset does.
+	 */
 	if (mvdev->mig_state == VFIO_DEVICE_STATE_ERROR) {
-		res = ERR_PTR(-EIO);
+		res = ERR_PTR(-EINVAL);
 		goto out_unlock;
 	}
 
