@@ -53,24 +53,65 @@ FIXTURE_VARIANT(bad_stream) {
 	enum damage damage;
 };
 
-#define DAMAGE(name, d)						\
-	FIXTURE_VARIANT_ADD(bad_stream, name) { .damage = d }
+FIXTURE_VARIANT_ADD(bad_stream, empty) {
+	.damage = D_EMPTY,
+};
 
-DAMAGE(empty, D_EMPTY);
-DAMAGE(truncated_in_header, D_TRUNC_HEADER);
-DAMAGE(truncated_in_section_desc, D_TRUNC_SECTION);
-DAMAGE(truncated_in_devmem, D_TRUNC_DEVMEM);
-DAMAGE(truncated_last_byte, D_TRUNC_LAST_BYTE);
-DAMAGE(bitflip_header, D_FLIP_HEADER);
-DAMAGE(bitflip_devmem, D_FLIP_DEVMEM);
-DAMAGE(bitflip_regs, D_FLIP_REGS);
-DAMAGE(wrong_crc, D_CRC_FIELD);
-DAMAGE(other_vendor, D_OTHER_VENDOR);
-DAMAGE(other_device, D_OTHER_DEVICE);
-DAMAGE(other_image_version, D_OTHER_VERSION);
-DAMAGE(other_if_version, D_OTHER_IF_VERSION);
-DAMAGE(oversized, D_OVERSIZED);
-DAMAGE(valid_after_all, D_NONE);
+FIXTURE_VARIANT_ADD(bad_stream, truncated_in_header) {
+	.damage = D_TRUNC_HEADER,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, truncated_in_section_desc) {
+	.damage = D_TRUNC_SECTION,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, truncated_in_devmem) {
+	.damage = D_TRUNC_DEVMEM,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, truncated_last_byte) {
+	.damage = D_TRUNC_LAST_BYTE,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, bitflip_header) {
+	.damage = D_FLIP_HEADER,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, bitflip_devmem) {
+	.damage = D_FLIP_DEVMEM,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, bitflip_regs) {
+	.damage = D_FLIP_REGS,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, wrong_crc) {
+	.damage = D_CRC_FIELD,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, other_vendor) {
+	.damage = D_OTHER_VENDOR,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, other_device) {
+	.damage = D_OTHER_DEVICE,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, other_image_version) {
+	.damage = D_OTHER_VERSION,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, other_if_version) {
+	.damage = D_OTHER_IF_VERSION,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, oversized) {
+	.damage = D_OVERSIZED,
+};
+
+FIXTURE_VARIANT_ADD(bad_stream, valid_after_all) {
+	.damage = D_NONE,
+};
 
 FIXTURE_SETUP(bad_stream)
 {

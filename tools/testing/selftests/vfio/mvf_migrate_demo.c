@@ -80,10 +80,10 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static void usage(const char *prog)
+static void print_usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [options] [SRC_BDF DST_BDF]\n"
+		"Usage: %s [options] [SRC_BDF DST_BDF]\n"
 		"  -m, --mode MODE    iommufd or group (default: iommufd if available)\n"
 		"  -M, --fill MIB     MiB of device memory to fill (default: all)\n"
 		"  -n, --inflight N   SENDs left in flight (default 8, max 32)\n"
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'm':
 			if (vfio_mode_parse(optarg, &mode))
-				usage(argv[0]);
+				print_usage(argv[0]);
 			break;
 		case 'M':
 			fill = strtoull(optarg, NULL, 0) << 20;
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 		case 'n':
 			inflight = atoi(optarg);
 			if (inflight < 1 || inflight > 32)
-				usage(argv[0]);
+				print_usage(argv[0]);
 			break;
 		case 't':
 			busy_secs = atof(optarg);
@@ -243,21 +243,21 @@ int main(int argc, char **argv)
 			bar0 = MVF_BAR0_PIO;
 			break;
 		default:
-			usage(argv[0]);
+			print_usage(argv[0]);
 		}
 	}
 	if (argc - optind == 2) {
 		for (n = 0; n < 2; n++)
 			if (vfio_bdf_normalize(argv[optind + n], bdfs[n],
 					       MVF_BDF_LEN))
-				usage(argv[0]);
+				print_usage(argv[0]);
 		n = 2;
 	} else if (argc == optind) {
 		n = mvf_find_vfs(bdfs, MVF_MAX_VFS);
 		if (n < 0)
 			die("finding VFs", n);
 	} else {
-		usage(argv[0]);
+		print_usage(argv[0]);
 	}
 
 	printf("MVF live migration demo\n");
@@ -340,7 +340,7 @@ int main(int argc, char **argv)
 		pthread_join(busy.thread, NULL);
 		if (busy.err)
 			die("background work", busy.err);
-		say("source: %llu work completions (%.1f MiB moved) while busy; worker stopped, all its work completed",
+		say("source: %llu completions (%.1f MiB) while busy; worker stopped",
 		    (unsigned long long)busy.done, busy.bytes / MIB);
 	}
 
@@ -366,10 +366,11 @@ int main(int argc, char **argv)
 		die("a SEND completed without a receive buffer", -EIO);
 	if (mvf_vf_read_regs(src, &r1))
 		die("reading the source registers", src->io_err);
-	say("source: %d SENDs posted with no receive buffer, a DEVMEM_WRITE and a NOP behind them: %u WQEs in flight",
+	say("source: %d SENDs with no receive buffer, then DEVMEM_WRITE, NOP: %u WQEs in flight",
 	    inflight, r1.sq_pi - r1.sq_ci);
-	say("source: SQ pi/ci %u/%u, RQ pi/ci %u/%u, CQ pi/ci %u/%u; counters: %llu send WQEs, %llu recv WQEs, %llu CQEs, %llu bytes, %llu doorbells",
-	    r1.sq_pi, r1.sq_ci, r1.rq_pi, r1.rq_ci, r1.cq_pi, r1.cq_ci,
+	say("source: SQ pi/ci %u/%u, RQ pi/ci %u/%u, CQ pi/ci %u/%u",
+	    r1.sq_pi, r1.sq_ci, r1.rq_pi, r1.rq_ci, r1.cq_pi, r1.cq_ci);
+	say("source: counters: %llu send WQEs, %llu recv WQEs, %llu CQEs, %llu bytes, %llu doorbells",
 	    (unsigned long long)r1.cnt[MVF_VF_CNT_SQ_WQES],
 	    (unsigned long long)r1.cnt[MVF_VF_CNT_RQ_WQES],
 	    (unsigned long long)r1.cnt[MVF_VF_CNT_CQES],
@@ -384,7 +385,7 @@ int main(int argc, char **argv)
 	downtime = st.t_p2p + st.t_stop + st.t_stop_copy + st.t_resuming +
 		   st.t_save + st.t_load + st.t_dst_stop + st.t_src_stop +
 		   st.t_dst_running;
-	say("stream: %llu bytes (MIG_DATA_SIZE said %llu), read in %.3f s (%.1f MiB/s), written in %.3f s (%.1f MiB/s)",
+	say("stream: %llu bytes (MIG_DATA_SIZE %llu), read %.3f s (%.1f MiB/s), written %.3f s (%.1f MiB/s)",
 	    (unsigned long long)st.bytes, (unsigned long long)st.data_size,
 	    st.t_save, st.t_save > 0 ? st.bytes / MIB / st.t_save : 0.0,
 	    st.t_load, st.t_load > 0 ? st.bytes / MIB / st.t_load : 0.0);
@@ -462,7 +463,7 @@ int main(int argc, char **argv)
 	ok &= !memcmp(tx, rx, (size_t)inflight * INFL_LEN);
 	usleep(500000);
 	ok &= !mvf_qp_cqe_pending(&qp);
-	check(ok, "in-flight work: %d SENDs + DEVMEM_WRITE + NOP completed on the destination exactly once (%d CQEs), received data intact",
+	check(ok, "in flight: %d SENDs + DEVMEM_WRITE + NOP done once on the destination (%d CQEs), data intact",
 	      inflight, got);
 	memcpy(shadow + (4 << 20), late, LATE_LEN);
 	check(mvf_devmem_cmp(dst, 4 << 20, late, LATE_LEN, NULL) == 0,
@@ -482,13 +483,14 @@ int main(int argc, char **argv)
 	mvf_pattern_fill(shadow + (1 << 20), 1 << 20, 2048,
 			 MVF_SELFTEST_DM_SEED(SEED + 3));
 	mvf_vf_read_regs(dst, &r2_after);
-	check(!ret, "destination keeps working: 8 more SENDs, device memory write+read (%llu send WQEs done now)",
+	check(!ret, "destination keeps working: 8 more SENDs, devmem write+read (%llu send WQEs now)",
 	      (unsigned long long)r2_after.cnt[MVF_VF_CNT_SQ_WQES]);
 	diff = mvf_devmem_cmp(dst, 0, shadow, size, &bad);
 	check(diff == 0, "device memory after the new work: %lld words differ",
 	      (long long)diff);
 
-	printf("SUMMARY: migrated %s -> %s: %llu bytes, save %.3f s, load %.3f s, stop-to-running %.3f s, devmem %.0f MiB verified, %d in-flight SENDs completed once, verified: %s\n",
+	printf("SUMMARY: %s -> %s: %llu bytes, save %.3f s, load %.3f s, stop-to-running %.3f s, "
+	       "devmem %.0f MiB, %d in-flight SENDs, verified: %s\n",
 	       src->bdf, dst->bdf, (unsigned long long)st.bytes, st.t_save,
 	       st.t_load, downtime, size / MIB, inflight,
 	       failures ? "no" : "yes");

@@ -20,6 +20,10 @@
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((a) - 1))
 #define DEVMEM_CHUNK	(1UL << 20)
 
+/*
+ * Full barrier: orders ring/WQE stores before the doorbell MMIO write and
+ * CQE consumption before the CQ_CI update (x86: mfence).
+ */
 static inline void mb(void)
 {
 	__sync_synchronize();
@@ -58,7 +62,7 @@ static int read_hex_file(const char *path, unsigned long *val)
 	f = fopen(path, "r");
 	if (!f)
 		return -errno;
-	ok = fgets(buf, sizeof(buf), f) != NULL;
+	ok = !!fgets(buf, sizeof(buf), f);
 	fclose(f);
 	if (!ok)
 		return -EIO;
@@ -404,7 +408,7 @@ int mvf_devmem_write(struct mvf_vf *vf, uint64_t off, const void *src,
 	d = (volatile uint64_t *)(vf->devmem + off);
 	for (i = 0; i < len / 8; i++)
 		d[i] = s[i];
-	mb();
+	mb();	/* the data is in device memory before any later doorbell */
 	return 0;
 }
 
@@ -611,7 +615,7 @@ int mvf_qp_create(struct mvf_qp *qp, struct mvf_vf *vf, struct mvf_dma *dma,
 	qp->buf = dma->va + pos;
 	qp->buf_iova = dma->iova + pos;
 	qp->buf_size = off + size - pos;
-	mb();
+	mb();	/* zeroed rings visible before the device learns of them */
 
 	vf->io_err = 0;
 	mvf_wr32(vf, MVF_VF_REG_CTRL, 0);
@@ -693,13 +697,13 @@ int mvf_qp_post_recv(struct mvf_qp *qp, uint64_t addr, uint32_t len,
 
 void mvf_qp_ring_sq(struct mvf_qp *qp)
 {
-	mb();
+	mb();	/* WQEs written before the doorbell */
 	mvf_wr32(qp->vf, MVF_VF_REG_SQ_PI, qp->sq.pi);
 }
 
 void mvf_qp_ring_rq(struct mvf_qp *qp)
 {
-	mb();
+	mb();	/* receive WQEs written before the doorbell */
 	mvf_wr32(qp->vf, MVF_VF_REG_RQ_PI, qp->rq.pi);
 }
 
@@ -742,7 +746,7 @@ int mvf_qp_poll(struct mvf_qp *qp, struct mvf_cqe *out, int max)
 		n++;
 	}
 	if (n) {
-		mb();
+		mb();	/* CQEs copied out before the slots are handed back */
 		mvf_wr32(qp->vf, MVF_VF_REG_CQ_CI, qp->cq.ci);
 	}
 	return n;

@@ -22,6 +22,10 @@
 
 #include "vfio_util.h"
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 bool vfio_util_quiet;
 
 void vfio_util_err(const char *fmt, ...)
@@ -286,7 +290,7 @@ static int find_cdev(const char *bdf, char *path, size_t len)
 	if (!d) {
 		int err = errno;
 
-		vfio_util_err("%s: no vfio cdev (%s: %s); is the device bound to a vfio driver and CONFIG_VFIO_DEVICE_CDEV set?",
+		vfio_util_err("%s: no vfio cdev (%s: %s): not bound to vfio, or no VFIO_DEVICE_CDEV?",
 			      bdf, dir, strerror(err));
 		return -err;
 	}
@@ -654,7 +658,7 @@ const char *vfio_mig_state_name(uint32_t state)
 		[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
 	};
 
-	if (state < sizeof(names) / sizeof(names[0]) && names[state])
+	if (state < ARRAY_SIZE(names) && names[state])
 		return names[state];
 	return "INVALID";
 }

@@ -62,7 +62,11 @@ struct vfio_dev {
 /* Set to true to silence the library's error messages (expected failures). */
 extern bool vfio_util_quiet;
 
-void vfio_util_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#ifndef __printf
+#define __printf(a, b) __attribute__((format(printf, a, b)))
+#endif
+
+void vfio_util_err(const char *fmt, ...) __printf(1, 2);
 
 const char *vfio_mode_name(enum vfio_mode mode);
 /* Parse "iommufd" / "group" (also "legacy", "container", "type1"). */
