@@ -69,7 +69,7 @@ fi
 # rewrites files whose content changed, so ninja rebuilds just those.
 [ -d "$MVF_ROOT/qemu" ] || die "no qemu/ directory in $MVF_ROOT"
 mkdir -p "$SRC/$MODEL_DIR"
-rsync -r --checksum --delete --exclude mvf_if.h \
+rsync -r --checksum --delete --exclude mvf_if.h --exclude tests \
 	"$MVF_ROOT/qemu/" "$SRC/$MODEL_DIR/" >&2
 rsync --checksum "$MVF_ROOT/include/linux/mvf/mvf_if.h" \
 	"$SRC/$MODEL_DIR/mvf_if.h" >&2
