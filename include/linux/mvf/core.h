@@ -53,10 +53,6 @@ enum mvf_core_event {
  *	the watchdog or PF teardown).  It must not sleep for long and must
  *	not issue synchronous commands.
  * @priv: free for the owner of the command
- * @comp: private to mvf_core
- * @owner: private to mvf_core
- * @deadline: private to mvf_core
- * @node: private to mvf_core
  *
  * The structure belongs to the core from submission until the command
  * returned (synchronous) or @done was called (asynchronous).
