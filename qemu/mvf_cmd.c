@@ -318,7 +318,7 @@ static bool mvf_cmd_one(MvfPfState *pf)
 
     if (e.flags & MVF_CMD_F_EVENT) {
         if (!mvf_cmd_post_event(pf, le16_to_cpu(e.vhca_id),
-                                le16_to_cpu(e.token), index,
+                                le16_to_cpu(e.token), slot,
                                 r.status | ((uint64_t)r.syndrome << 32))) {
             mvf_cmd_fatal(pf, "cannot write an event queue entry");
             return false;

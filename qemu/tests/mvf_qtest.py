@@ -297,7 +297,8 @@ class Bench:
         if kw.get('flags', MVF_CMD_F_EVENT) & MVF_CMD_F_EVENT:
             ev = self.next_event()
             check(ev is not None and ev[0] == MVF_EVENT_CMD_DONE and
-                  ev[2] == self.token and ev[3] == (self.pi - 1) & 0xffff,
+                  ev[2] == self.token and
+                  ev[3] == (self.pi - 1) & ((1 << self.cmdq_log) - 1),
                   'CMD_DONE event for 0x%x: %r' % (op, ev))
         return r
 
@@ -401,7 +402,8 @@ def test_eq_full(b):
     eq([q.rb(s + 7) == 0 for s in slots], [True] * 6, 'resumed on EQ_CI')
     for i in range(2):
         ev = b.next_event()
-        check(ev is not None and ev[3] == 4 + i, 'event after wrap %r' % (ev,))
+        check(ev is not None and ev[3] == (4 + i) % 8,
+              'event after wrap %r' % (ev,))
     # doorbell past the ring -> FATAL
     q.wl(PF_BAR0 + MVF_PF_REG_CMDQ_PI, (b.pi + 9) & 0xffff)
     eq(q.rl(PF_BAR0 + MVF_PF_REG_STATUS), MVF_PF_STATUS_FATAL,
