@@ -85,7 +85,8 @@
  * producer index (free running, modulo 2^16) to MVF_PF_REG_CMDQ_PI.  The
  * device executes entries in order, writes back @status, @syndrome and @out,
  * then clears @own.  If MVF_CMD_F_EVENT is set it also posts an
- * MVF_EVENT_CMD_DONE event naming the entry index and @token.
+ * MVF_EVENT_CMD_DONE event naming the entry's slot (producer index modulo
+ * the queue size) and @token.
  */
 struct mvf_cmd_entry {
 	__le16 opcode;		/* MVF_CMD_* */
@@ -205,7 +206,7 @@ struct mvf_eqe {
 	__u8 phase;
 	__le16 vhca_id;
 	__le16 token;		/* CMD_DONE: the command's token */
-	__le16 index;		/* CMD_DONE: command queue index */
+	__le16 index;		/* CMD_DONE: command queue slot (0..size-1) */
 	__le64 data;
 };
 
