@@ -422,7 +422,7 @@ void mvf_mig_load(MvfPfState *pf, MvfVfState *vf, uint64_t sgl_addr,
                   uint32_t sgl_len, uint32_t data_len, MvfCmdResult *r)
 {
     g_autofree uint8_t *img = NULL;
-    struct mvf_img_header *h;
+    struct mvf_img_header hdr, *h;
     uint64_t sec[MVF_IMG_NUM_SECTIONS + 1];
     uint32_t crc, want;
     MvfVfLive live;
@@ -445,16 +445,18 @@ void mvf_mig_load(MvfPfState *pf, MvfVfState *vf, uint64_t sgl_addr,
     }
 
     /* the header first: it says whether the rest is worth reading */
-    img = g_try_malloc(MAX(data_len, sizeof(MvfImgMeta)));
+    if (!mvf_sgl_xfer(&sgl, (uint8_t *)&hdr, sizeof(hdr), MVF_SGL_FROM_HOST,
+                      r) ||
+        !mvf_img_check_header(&hdr, vf, data_len, r)) {
+        return;
+    }
+    img = g_try_malloc(data_len);
     if (!img) {
         mvf_cmd_fail(r, MVF_CMD_STAT_BAD_RESOURCE, MVF_SYND_NONE);
         return;
     }
+    memcpy(img, &hdr, sizeof(hdr));
     h = (struct mvf_img_header *)img;
-    if (!mvf_sgl_xfer(&sgl, img, MVF_IMG_HEADER_SIZE, MVF_SGL_FROM_HOST, r) ||
-        !mvf_img_check_header(h, vf, data_len, r)) {
-        return;
-    }
     if (!mvf_sgl_xfer(&sgl, img + MVF_IMG_HEADER_SIZE,
                       data_len - MVF_IMG_HEADER_SIZE, MVF_SGL_FROM_HOST, r)) {
         return;

@@ -164,8 +164,9 @@ static void mvf_pf_realize(PCIDevice *dev, Error **errp)
         error_setg(errp, "devmem-size must be a power of two >= 1M");
         return;
     }
-    if (pf->devmem_size > 64 * GiB) {
-        error_setg(errp, "devmem-size must be at most 64G");
+    if (pf->devmem_size > 2 * GiB) {
+        /* SAVE/LOAD carry the image length in 32 bits */
+        error_setg(errp, "devmem-size must be at most 2G");
         return;
     }
 
@@ -271,7 +272,7 @@ static void mvf_pf_class_init(ObjectClass *klass, void *data)
     object_class_property_set_description(klass, "total-vfs",
         "number of virtual functions (TotalVFs), 1..255");
     object_class_property_set_description(klass, "devmem-size",
-        "on-device memory per VF (VF BAR2), power of two >= 1M");
+        "on-device memory per VF (VF BAR2), power of two, 1M..2G");
     set_bit(DEVICE_CATEGORY_NETWORK, dc->categories);
 }
 
