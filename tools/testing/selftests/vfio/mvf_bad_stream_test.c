@@ -49,64 +49,87 @@ FIXTURE(bad_stream) {
 	struct mvf_img_info info;
 };
 
+/*
+ * The errnos are those of Documentation/mvf/migration-stream.rst: the
+ * write fails only for an oversized stream (EFBIG, poisoning the fd: the
+ * arc then fails with EIO); an empty stream fails the arc with ENODATA,
+ * anything else the device or driver rejects with EINVAL.
+ */
 FIXTURE_VARIANT(bad_stream) {
 	enum damage damage;
+	int write_err;
+	int arc_err;
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, empty) {
 	.damage = D_EMPTY,
+	.arc_err = ENODATA,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, truncated_in_header) {
 	.damage = D_TRUNC_HEADER,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, truncated_in_section_desc) {
 	.damage = D_TRUNC_SECTION,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, truncated_in_devmem) {
 	.damage = D_TRUNC_DEVMEM,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, truncated_last_byte) {
 	.damage = D_TRUNC_LAST_BYTE,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, bitflip_header) {
 	.damage = D_FLIP_HEADER,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, bitflip_devmem) {
 	.damage = D_FLIP_DEVMEM,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, bitflip_regs) {
 	.damage = D_FLIP_REGS,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, wrong_crc) {
 	.damage = D_CRC_FIELD,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, other_vendor) {
 	.damage = D_OTHER_VENDOR,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, other_device) {
 	.damage = D_OTHER_DEVICE,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, other_image_version) {
 	.damage = D_OTHER_VERSION,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, other_if_version) {
 	.damage = D_OTHER_IF_VERSION,
+	.arc_err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, oversized) {
 	.damage = D_OVERSIZED,
+	.write_err = EFBIG,
+	.arc_err = EIO,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, valid_after_all) {
@@ -273,6 +296,8 @@ TEST_F_TIMEOUT(bad_stream, load, MVF_T_SHORT)
 		       vfio_mig_state_name(state));
 		ASSERT_TRUE(wret || aret)
 			TH_LOG("the damaged stream was accepted");
+		EXPECT_EQ(-variant->write_err, wret);
+		EXPECT_EQ(-variant->arc_err, aret);
 		EXPECT_EQ(VFIO_DEVICE_STATE_ERROR, state)
 			TH_LOG("a refused stream must leave the VF in ERROR, not %s",
 			       vfio_mig_state_name(state));
