@@ -52,7 +52,7 @@ BUILD=$QDIR/build-$ver
 if [ ! -f "$SRC/.mvf-unpacked" ]; then
 	log "qemu: unpacking $ver"
 	rm -rf "$SRC" "$SRC.tmp"
-	(cd "$DL" && dpkg-source --no-check -x "$dsc" "$SRC.tmp") >&2 ||
+	(cd "$DL" && dpkg-source -x "$dsc" "$SRC.tmp") >&2 ||
 		die "dpkg-source -x failed"
 	touch "$SRC.tmp/.mvf-unpacked"
 	mv "$SRC.tmp" "$SRC"
