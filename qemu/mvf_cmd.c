@@ -161,7 +161,7 @@ static bool mvf_cmd_post_event(MvfPfState *pf, uint16_t vhca_id,
                       sizeof(eqe) - body) != MEMTX_OK) {
         return false;
     }
-    smp_wmb();
+    smp_wmb();      /* entry body visible before the phase that validates it */
     if (pci_dma_write(dev, addr, &eqe, body) != MEMTX_OK) {
         return false;
     }
@@ -309,7 +309,7 @@ static bool mvf_cmd_one(MvfPfState *pf)
         mvf_cmd_fatal(pf, "cannot write a command entry back");
         return false;
     }
-    smp_wmb();
+    smp_wmb();      /* results visible before own is cleared */
     if (pci_dma_write(dev, addr + own_off, &e.own, 1) != MEMTX_OK) {
         mvf_cmd_fatal(pf, "cannot write a command entry back");
         return false;

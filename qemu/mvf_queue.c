@@ -90,7 +90,7 @@ static bool mvf_qp_post_cqe(MvfVfState *vf, const MvfCompletion *c)
         pci_dma_write(dev, addr, &cqe, ph) != MEMTX_OK) {
         return false;
     }
-    smp_wmb();
+    smp_wmb();      /* CQE body visible before its phase */
     if (pci_dma_write(dev, addr + ph, &cqe.phase, 1) != MEMTX_OK) {
         return false;
     }
