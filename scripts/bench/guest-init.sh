@@ -18,6 +18,7 @@ mount -t debugfs debugfs /sys/kernel/debug
 mkdir -p /dev/pts /tmp/out
 mount -t devpts devpts /dev/pts
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 mvfout /tmp/out
+echo "MVF-MOUNTED $(cut -d' ' -f1 /proc/uptime)"
 
 job= jobarg=
 for a in $(cat /proc/cmdline); do
@@ -40,9 +41,10 @@ echo "$status" > /tmp/out/status
 
 # Leak check: two scans, as kmemleak wants, after the job's memory is gone.
 if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo "MVF-KMEMLEAK-SCAN $(cut -d' ' -f1 /proc/uptime)"
 	echo scan > /sys/kernel/debug/kmemleak
-	sleep 1
 	echo scan > /sys/kernel/debug/kmemleak
+	echo "MVF-KMEMLEAK-DONE $(cut -d' ' -f1 /proc/uptime)"
 	cat /sys/kernel/debug/kmemleak > /tmp/out/kmemleak.txt
 else
 	echo "kmemleak not available" > /tmp/out/kmemleak-missing

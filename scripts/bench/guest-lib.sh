@@ -1,8 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Helpers for jobs running inside the MVF test VM (sourced).
-# Needs MVF_KMOD (directory of the built modules).
+# Needs MVF_KMOD (directory of the built modules).  Every exec is slow in
+# the emulated guest, so these stick to bash builtins where they can.
 
 mvf_step() { printf '==> %s\n' "$*"; }
+
+# mvf_link_name PATH: last component of a symlink's target.
+mvf_link_name() {
+	local t
+	t=$(readlink "$1") || return 1
+	echo "${t##*/}"
+}
 
 mvf_load_modules() {
 	mvf_step "loading mvf_core and mvf-vfio-pci"
@@ -12,11 +20,12 @@ mvf_load_modules() {
 
 # The PF's BDF: vendor 0x6d76, device 0x1000.
 mvf_pf() {
-	local d
+	local d v i
 	for d in /sys/bus/pci/devices/*; do
-		if [ "$(cat "$d/vendor")" = 0x6d76 ] &&
-		   [ "$(cat "$d/device")" = 0x1000 ]; then
-			basename "$d"
+		read -r v < "$d/vendor"
+		read -r i < "$d/device"
+		if [ "$v" = 0x6d76 ] && [ "$i" = 0x1000 ]; then
+			echo "${d##*/}"
 			return 0
 		fi
 	done
@@ -25,10 +34,11 @@ mvf_pf() {
 
 # mvf_enable_vfs N: enable N VFs on the PF through mvf_core.
 mvf_enable_vfs() {
-	local pf
+	local pf total
 	pf=$(mvf_pf) || { echo "no MVF PF found" >&2; return 1; }
-	mvf_step "PF $pf (driver $(basename "$(readlink /sys/bus/pci/devices/$pf/driver)")):" \
-		"enabling $1 of $(cat /sys/bus/pci/devices/$pf/sriov_totalvfs) VFs"
+	read -r total < "/sys/bus/pci/devices/$pf/sriov_totalvfs"
+	mvf_step "PF $pf (driver $(mvf_link_name "/sys/bus/pci/devices/$pf/driver")):" \
+		"enabling $1 of $total VFs"
 	echo "$1" > "/sys/bus/pci/devices/$pf/sriov_numvfs" || return 1
 }
 
@@ -37,7 +47,7 @@ mvf_vfs() {
 	local pf i=0
 	pf=$(mvf_pf) || return 1
 	while [ -e "/sys/bus/pci/devices/$pf/virtfn$i" ]; do
-		basename "$(readlink "/sys/bus/pci/devices/$pf/virtfn$i")"
+		mvf_link_name "/sys/bus/pci/devices/$pf/virtfn$i"
 		i=$((i + 1))
 	done
 }
@@ -50,9 +60,9 @@ mvf_bind_vf() {
 	fi
 	echo mvf-vfio-pci > "$d/driver_override" || return 1
 	echo "$1" > /sys/bus/pci/drivers_probe || return 1
-	drv=$(basename "$(readlink "$d/driver")")
+	drv=$(mvf_link_name "$d/driver")
 	[ "$drv" = mvf-vfio-pci ] || { echo "$1 bound to '$drv'" >&2; return 1; }
-	mvf_step "VF $1 -> mvf-vfio-pci (IOMMU group $(basename "$(readlink "$d/iommu_group")"))"
+	mvf_step "VF $1 -> mvf-vfio-pci (IOMMU group $(mvf_link_name "$d/iommu_group"))"
 }
 
 # mvf_setup NUMVFS NBIND: load, enable NUMVFS VFs, bind the first NBIND;

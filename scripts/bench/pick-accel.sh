@@ -14,8 +14,10 @@ if [ -n "${MVF_ACCEL:-}" ]; then
 	echo "$MVF_ACCEL"
 	exit 0
 fi
-key=$( { cat "$kdir/.mvf-done" "$kdir/include/config/kernel.release";
-	 stat -c %Y "$qemu"; } | sha256sum | cut -c1-16)
+# Whether KVM works depends on the host and the guest kernel, not on our
+# device model: key on those, so QEMU rebuilds don't repeat the probe.
+key=$( { echo "$kdir"; uname -r; "$qemu" --version | head -1; } |
+	sha256sum | cut -c1-16)
 cache="$MVF_CACHE/accel-$key"
 if [ -f "$cache" ]; then
 	cat "$cache"

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# = 1 ] || die "usage: vm-run.sh [options] JOB"
-job=$(realpath "$1")
+job=$1
 
 kdir=$("$MVF_ROOT/scripts/bench/build-kernel.sh")
 qemu=$("$MVF_ROOT/scripts/bench/build-qemu.sh")
@@ -43,6 +43,9 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out"
 rm -f "$out"/{status,job.log,dmesg.txt,kmemleak.txt,kmemleak-missing}
+# The guest sees the host's / but has its own /tmp: hand the job over
+# through the output directory, which it mounts at /tmp/out.
+cp "$job" "$out/job-run.sh"
 
 accel=$("$MVF_ROOT/scripts/bench/pick-accel.sh" "$qemu" "$kdir" "$fw")
 log "vm: booting ($accel, $vfs VFs x $devmem device memory); log in $out"
@@ -51,14 +54,14 @@ qemu_args=(
 	-accel "$accel" -m 3G -smp 2 -M q35,kernel-irqchip=split
 	-nic none -nodefaults -no-user-config -L "$fw"
 	-device intel-iommu,intremap=on
-	-device pcie-root-port,id=rp1,chassis=1
+	-device pcie-root-port,id=rp1,chassis=1,pref64-reserve=2G
 	-device "mvf-pf,bus=rp1,total-vfs=$vfs,devmem-size=$devmem"
 	-fsdev local,id=root,path=/,security_model=none,readonly=on
 	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
 	-fsdev "local,id=out,path=$out,security_model=none"
 	-device virtio-9p-pci,fsdev=out,mount_tag=mvfout
 	-kernel "$kdir/arch/x86/boot/bzImage"
-	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on panic=-1 oops=panic quiet loglevel=4 mvf.job=$job"
+	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on panic=-1 oops=panic quiet loglevel=4 mvf.job=/tmp/out/job-run.sh"
 	-serial stdio -display none -no-reboot
 )
 t0=$(date +%s)
