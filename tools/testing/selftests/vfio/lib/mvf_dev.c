@@ -593,6 +593,7 @@ int mvf_qp_create(struct mvf_qp *qp, struct mvf_vf *vf, struct mvf_dma *dma,
 {
 	size_t need, pos = off;
 	uint32_t sq_ci, rq_ci, cq_pi;
+	int ret;
 
 	if (sq_log < MVF_VF_Q_LOG_SIZE_MIN || sq_log > MVF_VF_Q_LOG_SIZE_MAX ||
 	    rq_log < MVF_VF_Q_LOG_SIZE_MIN || rq_log > MVF_VF_Q_LOG_SIZE_MAX ||
@@ -606,6 +607,10 @@ int mvf_qp_create(struct mvf_qp *qp, struct mvf_vf *vf, struct mvf_dma *dma,
 		vfio_util_err("queue pair does not fit its DMA area");
 		return -EINVAL;
 	}
+	/* a reset may have left bus mastering off: the rings need DMA */
+	ret = vfio_pci_enable_master(vf->vdev);
+	if (ret)
+		return ret;
 	memset(qp, 0, sizeof(*qp));
 	qp->vf = vf;
 	qp->timeout_ms = mvf_timeout_ms();

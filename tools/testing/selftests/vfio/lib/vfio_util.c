@@ -4,6 +4,7 @@
  * regions, reset, device features and the migration uAPI v2.
  */
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <linux/iommufd.h>
+#include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
 #include "vfio_util.h"
@@ -469,6 +471,9 @@ int vfio_dev_open(struct vfio_ctx *ctx, const char *bdf, struct vfio_dev **out)
 		ret = -ENODEV;
 		goto err;
 	}
+	ret = vfio_pci_enable_master(dev);
+	if (ret)
+		goto err;
 	ctx->ndevs++;
 	*out = dev;
 	return 0;
@@ -581,6 +586,24 @@ int vfio_region_write(struct vfio_dev *dev, uint32_t index, uint64_t off,
 		      const void *buf, size_t len)
 {
 	return region_rw(dev, index, off, (void *)buf, len, true);
+}
+
+int vfio_pci_enable_master(struct vfio_dev *dev)
+{
+	uint16_t cmd;
+	int ret;
+
+	ret = vfio_region_read(dev, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND,
+			       &cmd, sizeof(cmd));
+	if (ret)
+		return ret;
+	cmd = le16toh(cmd);
+	if ((cmd & (PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY)) ==
+	    (PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY))
+		return 0;
+	cmd = htole16(cmd | PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY);
+	return vfio_region_write(dev, VFIO_PCI_CONFIG_REGION_INDEX,
+				 PCI_COMMAND, &cmd, sizeof(cmd));
 }
 
 int vfio_dev_reset(struct vfio_dev *dev)

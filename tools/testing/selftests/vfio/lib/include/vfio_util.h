@@ -101,6 +101,12 @@ int vfio_region_write(struct vfio_dev *dev, uint32_t index, uint64_t off,
 		      const void *buf, size_t len);
 
 int vfio_dev_reset(struct vfio_dev *dev);
+/*
+ * Set Memory Space and Bus Master Enable in the PCI command register (in
+ * config space, through the device fd): vfio-pci leaves bus mastering off,
+ * and a device without it cannot DMA.  vfio_dev_open() does this.
+ */
+int vfio_pci_enable_master(struct vfio_dev *dev);
 
 /*
  * VFIO_DEVICE_FEATURE helpers.  @flags is VFIO_DEVICE_FEATURE_GET/SET/PROBE
