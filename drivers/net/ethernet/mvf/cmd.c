@@ -350,11 +350,8 @@ static void mvf_cmd_complete(struct mvf_core_dev *core, u16 idx, u16 token)
 	u8 status;
 	int i;
 
-	if (idx >= mvf_cmdq_size(q)) {
-		dev_err_ratelimited(mvf_dev(core),
-				    "completion for bad slot %u\n", idx);
-		return;
-	}
+	/* A slot number; reduced anyway, as early models sent the PI. */
+	idx &= mvf_cmdq_size(q) - 1;
 
 	spin_lock(&q->lock);
 	slot = &q->slots[idx];
