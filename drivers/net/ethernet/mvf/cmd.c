@@ -207,6 +207,7 @@ static int mvf_cmd_post(struct mvf_core_dev *core, u16 vhca_id,
 	dma_addr_t sgl = 0;
 	u32 sgl_len = 0;
 	unsigned int idx;
+	long left;
 	int i;
 
 	if (cmd->buf) {
@@ -235,8 +236,12 @@ static int mvf_cmd_post(struct mvf_core_dev *core, u16 vhca_id,
 			break;
 		spin_unlock(&q->lock);
 		/* In-order device: the slot frees when its command is done. */
-		timeout = wait_event_timeout(q->slot_wq, mvf_cmdq_can_post(q),
-					     timeout);
+		left = wait_event_killable_timeout(q->slot_wq,
+						   mvf_cmdq_can_post(q),
+						   timeout);
+		if (left < 0)
+			return -EINTR;
+		timeout = left;
 		if (!timeout) {
 			dev_err_ratelimited(mvf_dev(core),
 					    "command queue full: slot %u still owned by the device\n",
@@ -415,6 +420,7 @@ static bool mvf_cmd_orphan(struct mvf_cmdq *q, struct mvf_cmd *cmd)
 static int mvf_cmd_exec_sync(struct mvf_core_dev *core, u16 vhca_id,
 			     struct mvf_cmd *cmd)
 {
+	long left;
 	int ret;
 
 	cmd->done = NULL;
@@ -425,14 +431,18 @@ static int mvf_cmd_exec_sync(struct mvf_core_dev *core, u16 vhca_id,
 		return ret;
 	}
 
-	if (!wait_for_completion_timeout(&cmd->comp, mvf_cmd_timeout())) {
+	/* A killed caller stops waiting; the command runs on regardless. */
+	left = wait_for_completion_killable_timeout(&cmd->comp,
+						    mvf_cmd_timeout());
+	if (left <= 0) {
 		if (mvf_cmd_orphan(&core->cmdq, cmd)) {
-			cmd->err = -ETIMEDOUT;
-			dev_err_ratelimited(mvf_dev(core),
-					    "cmd %s vhca %u timed out; its slot stays with the device\n",
-					    mvf_opcode_name(cmd->opcode),
-					    vhca_id);
-			return -ETIMEDOUT;
+			cmd->err = left ? -EINTR : -ETIMEDOUT;
+			if (!left)
+				dev_err_ratelimited(mvf_dev(core),
+						    "cmd %s vhca %u timed out; its slot stays with the device\n",
+						    mvf_opcode_name(cmd->opcode),
+						    vhca_id);
+			return cmd->err;
 		}
 		/* The completion is being delivered right now. */
 		wait_for_completion(&cmd->comp);
@@ -491,12 +501,13 @@ static void mvf_cmd_watchdog(struct work_struct *work)
  * @cmd: command; on return @cmd->status, @cmd->syndrome and @cmd->out hold
  *	the device's answer
  *
- * Sleeps until the device completes the command or the command timeout
- * expires.  A timed-out command keeps its queue slot (and its buffer) until
- * the device completes it.
+ * Sleeps until the device completes the command, the command timeout
+ * expires or the caller is killed.  A command given up on keeps its queue
+ * slot (and its buffer) until the device completes it.
  *
- * Return: 0, the errno the device status maps to, -ETIMEDOUT, -EBUSY (queue
- * stuck), -ENODEV (PF going away) or -EINVAL (bad arguments).
+ * Return: 0, the errno the device status maps to, -ETIMEDOUT, -EINTR
+ * (killed), -EBUSY (queue stuck), -ENODEV (PF going away) or -EINVAL (bad
+ * arguments).
  */
 int mvf_core_exec(struct mvf_core_dev *core, u16 vhca_id, struct mvf_cmd *cmd)
 {
