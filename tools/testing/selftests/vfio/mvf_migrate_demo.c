@@ -6,7 +6,7 @@
  *   mvf_migrate_demo [options] [SRC_BDF DST_BDF]
  *
  * Without addresses the first two VFs bound to mvf-vfio-pci (or $MVF_VFS)
- * are used.  Exit status 0 only if every check passed.
+ * are used; of more than two addresses, the first two.  Exit status 0 only if every check passed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -246,7 +246,10 @@ int main(int argc, char **argv)
 			print_usage(argv[0]);
 		}
 	}
-	if (argc - optind == 2) {
+	if (argc - optind >= 2) {
+		if (argc - optind > 2)
+			printf("note: using the first two of %d VFs given\n",
+			       argc - optind);
 		for (n = 0; n < 2; n++)
 			if (vfio_bdf_normalize(argv[optind + n], bdfs[n],
 					       MVF_BDF_LEN))
