@@ -385,6 +385,7 @@ int main(int argc, char **argv)
 	ret = vfio_migrate(src->vdev, dst->vdev, &st, print_step, NULL);
 	if (ret)
 		die("migration", ret);
+	/* from the source's quiesce to the destination running */
 	downtime = st.t_p2p + st.t_stop + st.t_stop_copy + st.t_resuming +
 		   st.t_save + st.t_load + st.t_dst_stop + st.t_src_stop +
 		   st.t_dst_running;
@@ -432,8 +433,11 @@ int main(int argc, char **argv)
 	      r1.cq_base == r2.cq_base,
 	      "queue positions: SQ %u/%u RQ %u/%u CQ %u/%u on the destination",
 	      r2.sq_pi, r2.sq_ci, r2.rq_pi, r2.rq_ci, r2.cq_pi, r2.cq_ci);
-	check(!memcmp(r1.cnt, r2.cnt, sizeof(r1.cnt)),
-	      "counters: %d equal", MVF_VF_NUM_COUNTERS);
+	n = 0;
+	for (i = 0; i < MVF_VF_NUM_COUNTERS; i++)
+		n += r1.cnt[i] == r2.cnt[i];
+	check(n == MVF_VF_NUM_COUNTERS, "counters: %d of %d equal", n,
+	      MVF_VF_NUM_COUNTERS);
 	n = mvf_vf_regs_diff(&r1, &r2, "source", "destination", true);
 	check(n == 0, "all registers: %d differ", n);
 
@@ -492,7 +496,7 @@ int main(int argc, char **argv)
 	check(diff == 0, "device memory after the new work: %lld words differ",
 	      (long long)diff);
 
-	printf("SUMMARY: %s -> %s: %llu bytes, save %.3f s, load %.3f s, stop-to-running %.3f s, "
+	printf("SUMMARY: %s -> %s: %llu bytes, save %.3f s, load %.3f s, downtime %.3f s, "
 	       "devmem %.0f MiB, %d in-flight SENDs, verified: %s\n",
 	       src->bdf, dst->bdf, (unsigned long long)st.bytes, st.t_save,
 	       st.t_load, downtime, size / MIB, inflight,
