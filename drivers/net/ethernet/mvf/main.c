@@ -328,9 +328,9 @@ static int mvf_core_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 err_cmd:
 	mvf_cmd_shutdown(core);
-	mvf_cmd_cleanup(core);
 err_master:
 	pci_clear_master(pdev);
+	mvf_cmd_cleanup(core);		/* no-op after a failed init */
 err_unmap:
 	pci_iounmap(pdev, core->bar0);
 err_release:
@@ -351,8 +351,8 @@ static void mvf_core_remove(struct pci_dev *pdev)
 		mvf_sriov_disable(core, true);
 
 	mvf_cmd_shutdown(core);
-	mvf_cmd_cleanup(core);
 	pci_clear_master(pdev);
+	mvf_cmd_cleanup(core);
 	pci_iounmap(pdev, core->bar0);
 	core->bar0 = NULL;
 	pci_release_mem_regions(pdev);
