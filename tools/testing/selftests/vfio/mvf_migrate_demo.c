@@ -496,11 +496,12 @@ int main(int argc, char **argv)
 	check(diff == 0, "device memory after the new work: %lld words differ",
 	      (long long)diff);
 
+	/* save: STOP_COPY arc + reading the stream; load: writing + LOAD arc */
 	printf("SUMMARY: %s -> %s: %llu bytes, save %.3f s, load %.3f s, downtime %.3f s, "
 	       "devmem %.0f MiB, %d in-flight SENDs, verified: %s\n",
-	       src->bdf, dst->bdf, (unsigned long long)st.bytes, st.t_save,
-	       st.t_load, downtime, size / MIB, inflight,
-	       failures ? "no" : "yes");
+	       src->bdf, dst->bdf, (unsigned long long)st.bytes,
+	       st.t_stop_copy + st.t_save, st.t_load + st.t_dst_stop,
+	       downtime, size / MIB, inflight, failures ? "no" : "yes");
 
 	vfio_dev_reset(dst->vdev);
 	mvf_dma_free(&dma);
