@@ -10,22 +10,35 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8
 
 mount -t proc proc /proc
+job= keep=
+for a in $(cat /proc/cmdline); do
+	case "$a" in
+	mvf.job=*) job=${a#mvf.job=} ;;
+	mvf.keep=*) keep=${a#mvf.keep=} ;;
+	esac
+done
 mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs tmpfs /run
+
+# The job's own files (repo, cache; mvf.keep=) may live under the host's
+# /tmp, which the guest's tmpfs /tmp would hide: bind them back into it.
+mkdir -p /run/host-tmp
+mount --bind /tmp /run/host-tmp
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+for p in ${keep//,/ }; do
+	case "$p" in
+	/tmp/*)
+		mkdir -p "$p"
+		mount --bind "/run/host-tmp/${p#/tmp/}" "$p" ;;
+	esac
+done
 mount -t debugfs debugfs /sys/kernel/debug
 mkdir -p /dev/pts /tmp/out
 mount -t devpts devpts /dev/pts
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 mvfout /tmp/out
 echo "MVF-MOUNTED $(cut -d' ' -f1 /proc/uptime)"
 
-job= jobarg=
-for a in $(cat /proc/cmdline); do
-	case "$a" in
-	mvf.job=*) job=${a#mvf.job=} ;;
-	esac
-done
 
 echo "MVF-GUEST-UP $(cut -d' ' -f1 /proc/uptime)"
 status=127

@@ -27,6 +27,9 @@ while [ $# -gt 0 ]; do
 done
 [ $# = 1 ] || die "usage: vm-run.sh [options] JOB"
 job=$1
+case "$MVF_ROOT$MVF_CACHE" in
+*[[:space:],]*) die "vm-run: the repo and cache paths must not hold spaces or commas" ;;
+esac
 
 kdir=$("$MVF_ROOT/scripts/bench/build-kernel.sh")
 qemu=$("$MVF_ROOT/scripts/bench/build-qemu.sh")
@@ -61,7 +64,7 @@ qemu_args=(
 	-fsdev "local,id=out,path=$out,security_model=none"
 	-device virtio-9p-pci,fsdev=out,mount_tag=mvfout
 	-kernel "$kdir/arch/x86/boot/bzImage"
-	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on no_timer_check panic=-1 oops=panic quiet loglevel=4 mvf.job=/tmp/out/job-run.sh"
+	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on no_timer_check panic=-1 oops=panic quiet loglevel=4 mvf.job=/tmp/out/job-run.sh mvf.keep=$MVF_ROOT,$MVF_CACHE"
 	-serial stdio -display none -no-reboot
 	-d guest_errors,unimp -D "$out/qemu.log"
 )
