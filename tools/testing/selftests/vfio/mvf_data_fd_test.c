@@ -3,7 +3,8 @@
  * Semantics of the migration data fds of the MVF VF driver: streams, not
  * files (no lseek/pread/pwrite), one direction each, EOF, segmentation
  * freedom, early close, and the end of a session when the device leaves
- * STOP_COPY or RESUMING (reads and writes then fail with ENODEV).  The
+ * STOP_COPY or RESUMING or is closed (reads and writes then fail with
+ * ENODEV).  The
  * errnos are those of Documentation/mvf/migration-stream.rst.
  */
 #include "kselftest_harness.h"
@@ -284,6 +285,64 @@ TEST_F_TIMEOUT(data_fd, fd_dead_after_leaving_the_state, MVF_T_SHORT)
 	EXPECT_EQ(0, mvf_devmem_cmp_pattern(vf, 0, FILL, SEED,
 					    NULL));
 	free(img);
+}
+
+/*
+ * Closing the VFIO device ends its sessions as well: a save fd (partly
+ * read) or a resume fd (partly written) kept open past the close of the
+ * device answers ENODEV, the save fd polls POLLERR, and the reopened VF
+ * starts in RUNNING.
+ */
+TEST_F_TIMEOUT(data_fd, fd_dead_after_device_close, MVF_T_SHORT)
+{
+	char bdf[MVF_BDF_LEN], buf[256];
+	struct pollfd pfd;
+	bool save;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(bdf, sizeof(bdf), "%s", self->vf->bdf);
+	for (i = 0; i < 2; i++) {
+		save = i == 0;
+		memset(buf, 0, sizeof(buf));
+		fd = enter(_metadata, self->vf,
+			   save ? VFIO_DEVICE_STATE_STOP_COPY :
+				  VFIO_DEVICE_STATE_RESUMING);
+		if (save)
+			n = read(fd, buf, sizeof(buf));
+		else
+			n = write(fd, buf, sizeof(buf));
+		ASSERT_EQ(sizeof(buf), n);
+
+		/* the last close of the device, with the data fd still open */
+		mvf_vf_close(self->vf);
+		self->vf = self->env.vf[0] = NULL;
+
+		errno = 0;
+		if (save)
+			n = read(fd, buf, sizeof(buf));
+		else
+			n = write(fd, buf, sizeof(buf));
+		EXPECT_EQ(-1, n)
+			TH_LOG("%s fd still usable after the device was closed",
+			       save ? "save" : "resume");
+		EXPECT_EQ(ENODEV, errno) TH_LOG("errno %d (%s)", errno,
+						strerror(errno));
+		if (save) {
+			pfd.fd = fd;
+			pfd.events = POLLIN;
+			pfd.revents = 0;
+			EXPECT_EQ(1, poll(&pfd, 1, 0));
+			EXPECT_TRUE(pfd.revents & POLLERR)
+				TH_LOG("revents 0x%x", pfd.revents);
+		}
+		close(fd);
+
+		ASSERT_EQ(0, mvf_vf_open(self->env.ctx, bdf, mvf_bar0_default(),
+					 &self->vf));
+		self->env.vf[0] = self->vf;
+		EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, mvf_state(self->vf));
+	}
 }
 
 TEST_HARNESS_MAIN
