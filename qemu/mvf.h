@@ -101,6 +101,9 @@ static inline uint32_t mvf_ring_phase(uint32_t idx, uint32_t log_size)
     return ((idx >> log_size) & 1) ^ 1;
 }
 
+/* mvf_pf.c */
+void mvf_write_config(PCIDevice *dev, uint32_t addr, uint32_t val, int len);
+
 /* mvf_cmd.c */
 void mvf_cmd_reset(MvfPfState *pf, bool keep_config);
 void mvf_cmd_ctrl_write(MvfPfState *pf, uint32_t val);

@@ -143,10 +143,12 @@ static const MemoryRegionOps mvf_pf_mmio_ops = {
     },
 };
 
-static void mvf_pf_write_config(PCIDevice *dev, uint32_t addr, uint32_t val,
-                                int len)
+/*
+ * Config space writes of both PF and VFs: the standard handling (on the PF,
+ * VF enable/disable resets the VFs through pci_set_enabled()) plus FLR.
+ */
+void mvf_write_config(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
 {
-    /* VF enable/disable resets the VFs through pci_set_enabled() */
     pci_default_write_config(dev, addr, val, len);
     pcie_cap_flr_write_config(dev, addr, val, len);
 }
@@ -170,7 +172,7 @@ static void mvf_pf_realize(PCIDevice *dev, Error **errp)
         return;
     }
 
-    dev->config_write = mvf_pf_write_config;
+    dev->config_write = mvf_write_config;
     pci_config_set_interrupt_pin(dev->config, 1);
 
     memory_region_init_io(&pf->mmio, OBJECT(pf), &mvf_pf_mmio_ops, pf,

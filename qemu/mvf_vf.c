@@ -294,13 +294,6 @@ static const MemoryRegionOps mvf_vf_mmio_ops = {
     },
 };
 
-static void mvf_vf_write_config(PCIDevice *dev, uint32_t addr, uint32_t val,
-                                int len)
-{
-    pci_default_write_config(dev, addr, val, len);
-    pcie_cap_flr_write_config(dev, addr, val, len);
-}
-
 static void mvf_vf_realize(PCIDevice *dev, Error **errp)
 {
     MvfVfState *vf = MVF_VF(dev);
@@ -309,7 +302,7 @@ static void mvf_vf_realize(PCIDevice *dev, Error **errp)
     int i;
 
     vf->devmem_size = pf->devmem_size;
-    dev->config_write = mvf_vf_write_config;
+    dev->config_write = mvf_write_config;
 
     memory_region_init_io(&vf->mmio, OBJECT(vf), &mvf_vf_mmio_ops, vf,
                           "mvf-vf-regs", MVF_VF_BAR0_SIZE);
