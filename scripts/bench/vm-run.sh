@@ -54,7 +54,7 @@ accel=$("$MVF_ROOT/scripts/bench/pick-accel.sh" "$qemu" "$kdir" "$fw")
 log "vm: booting ($accel, $vfs VFs x $devmem device memory); log in $out"
 
 qemu_args=(
-	-accel "$accel" -m 3G -smp 2 -M q35,kernel-irqchip=split
+	-accel "$accel" -cpu qemu64,+arat -m 3G -smp 2 -M q35,kernel-irqchip=split
 	-nic none -nodefaults -no-user-config -L "$fw"
 	-device intel-iommu,intremap=on
 	-device pcie-root-port,id=rp1,chassis=1,pref64-reserve=2G
