@@ -29,7 +29,15 @@ done < "$MVF_ROOT/scripts/bench/kernel.config"
 [ $miss = 0 ] || die "kernel config fragment not satisfied"
 log "kernel: building with -j$MVF_JOBS (cold: about 20 minutes on 2 cores)"
 t0=$(date +%s)
-make -s -j"$MVF_JOBS" bzImage modules
+# Quiet make, but a line of progress every minute: a cold build is long.
+make -s -j"$MVF_JOBS" bzImage modules > "$out.tmp/mvf-build.log" 2>&1 &
+mk=$!
+while ! wait_for "$mk" 60; do
+	log "kernel: building, $(( ($(date +%s) - t0) / 60 )) min," \
+	    "$(find . -name '*.o' -newer .config 2>/dev/null | wc -l) objects so far"
+done
+wait "$mk" || { tail -30 "$out.tmp/mvf-build.log" >&2
+		 die "kernel build failed, see $out.tmp/mvf-build.log"; }
 make -s modules_install INSTALL_MOD_PATH="$PWD/mvf-mods" >/dev/null
 make -s headers_install INSTALL_HDR_PATH="$PWD/mvf-hdr" >/dev/null
 echo "$(( $(date +%s) - t0 ))" > .mvf-build-seconds

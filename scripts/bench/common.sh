@@ -15,10 +15,24 @@ linux_src_version() {
 	dpkg-query -W -f='${Version}' linux-source-6.12
 }
 
-# Cache key of the kernel: source version + config fragment + build script.
+# wait_for PID SECONDS: true once PID has exited (reap it with wait),
+# false if it is still running after SECONDS.
+wait_for() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 1
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+
+# Bump when build-kernel.sh changes what it builds (not how it reports).
+KERNEL_RECIPE=1
+
+# Cache key of the kernel: source version + config fragment + recipe.
 kernel_key() {
 	{ linux_src_version
-	  cat "$MVF_ROOT/scripts/bench/kernel.config" \
-	      "$MVF_ROOT/scripts/bench/build-kernel.sh"; } | sha256sum | cut -c1-16
+	  cat "$MVF_ROOT/scripts/bench/kernel.config"
+	  echo "recipe $KERNEL_RECIPE"; } | sha256sum | cut -c1-16
 }
 kernel_dir() { echo "$MVF_CACHE/linux-$(kernel_key)"; }
