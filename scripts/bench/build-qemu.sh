@@ -48,14 +48,36 @@ ver=${ver#qemu_}
 SRC=$QDIR/src-$ver
 BUILD=$QDIR/build-$ver
 
-# 2. Unpack with Debian's patches applied.
-if [ ! -f "$SRC/.mvf-unpacked" ]; then
-	log "qemu: unpacking $ver"
-	rm -rf "$SRC" "$SRC.tmp"
+# 2. Unpack with Debian's patches applied, then ours (qemu/patches/*.patch,
+# in name order).  The tree records which set of our patches it carries;
+# when that set changes, a fresh tree is made and synced over the old one
+# by content, so that only the files the change touches are rebuilt.
+PATCHES=("$MVF_ROOT"/qemu/patches/*.patch)
+[ -e "${PATCHES[0]}" ] || PATCHES=()
+want_patches=$(cat /dev/null "${PATCHES[@]}" | sha256sum | cut -c1-16)
+if [ ! -f "$SRC/.mvf-unpacked" ] ||
+   [ "$(cat "$SRC/.mvf-patches" 2>/dev/null)" != "$want_patches" ]; then
+	log "qemu: unpacking $ver with ${#PATCHES[@]} patch(es) of ours"
+	rm -rf "$SRC.tmp"
 	(cd "$DL" && dpkg-source -x "$dsc" "$SRC.tmp") >&2 ||
 		die "dpkg-source -x failed"
+	for p in "${PATCHES[@]}"; do
+		log "qemu: applying $(basename "$p")"
+		patch -d "$SRC.tmp" -p1 --forward --quiet < "$p" >&2 ||
+			die "qemu: $(basename "$p") does not apply to $ver"
+	done
+	echo "$want_patches" > "$SRC.tmp/.mvf-patches"
 	touch "$SRC.tmp/.mvf-unpacked"
-	mv "$SRC.tmp" "$SRC"
+	if [ -f "$SRC/.mvf-unpacked" ]; then
+		# Keep the model and the hooks that step 4 adds.
+		rsync -r --checksum --delete --exclude "/$MODEL_DIR" \
+			--exclude /hw/Kconfig --exclude /hw/misc/meson.build \
+			"$SRC.tmp/" "$SRC/" >&2
+		rm -rf "$SRC.tmp"
+	else
+		rm -rf "$SRC"
+		mv "$SRC.tmp" "$SRC"
+	fi
 fi
 
 # 3. The +ds tarball has no edk2 blobs: never try to unpack them.
@@ -69,7 +91,7 @@ fi
 # rewrites files whose content changed, so ninja rebuilds just those.
 [ -d "$MVF_ROOT/qemu" ] || die "no qemu/ directory in $MVF_ROOT"
 mkdir -p "$SRC/$MODEL_DIR"
-rsync -r --checksum --delete --exclude mvf_if.h --exclude tests \
+rsync -r --checksum --delete --exclude mvf_if.h --exclude tests --exclude patches \
 	"$MVF_ROOT/qemu/" "$SRC/$MODEL_DIR/" >&2
 rsync --checksum "$MVF_ROOT/include/linux/mvf/mvf_if.h" \
 	"$SRC/$MODEL_DIR/mvf_if.h" >&2
