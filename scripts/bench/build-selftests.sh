@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Build the MVF VFIO selftests, their user library and the demo against the
-# test kernel's uAPI headers and kselftest harness.  Needs the kernel tree of
+# test kernel's uAPI headers and kselftest harness, and the bench's own
+# guest-side check (bench/mmio-race).  Needs the kernel tree of
 # scripts/bench/build-kernel.sh (built first if missing).  Extra arguments
 # are passed to make (e.g. V=1).  Prints the output directory.
 set -euo pipefail
@@ -24,4 +25,11 @@ log "selftests: building into $out"
 make -C "$MVF_ROOT/tools/testing/selftests/vfio" -j"$MVF_JOBS" \
 	OUTPUT="$out" REPO_ROOT="$MVF_ROOT" KSFT_DIR="$ksft" \
 	KHDR_INCLUDES="-isystem $hdr" "$@" all >&2
+# The bench's own check of the emulator (scripts/bench/mmio-race.c).
+mkdir -p "$out/bench"
+src=$MVF_ROOT/scripts/bench/mmio-race.c
+if [ ! "$out/bench/mmio-race" -nt "$src" ]; then
+	gcc -O2 -Wall -Wextra -Werror -o "$out/bench/mmio-race" "$src" -lpthread >&2 ||
+		die "building $src failed"
+fi
 echo "$out"
