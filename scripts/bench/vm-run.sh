@@ -1,22 +1,39 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# vm-run.sh [--timeout SEC] [--out DIR] [--vfs N] [--devmem SIZE] JOB
+# vm-run.sh [--timeout SEC] [--quiet-timeout SEC] [--out DIR] [--vfs N]
+#           [--devmem SIZE] JOB
 #
 # Boots the MVF test VM (test kernel, QEMU with the mvf-pf device behind a
 # PCIe root port, emulated intel-iommu, the host's / read-only over 9p) and
 # runs the bash script JOB in it as root.  JOB's output is shown live.
-# Exit status: JOB's status, or 1 if the guest kernel log has a report
-# (WARN/BUG/lockdep/KASAN/UBSAN/kmemleak), or 124 on timeout.
-# The run's files (console.log, job.log, dmesg.txt, kmemleak.txt, status)
-# are left in DIR (default: a new directory under $MVF_CACHE/runs).
+#
+# A stall watchdog (stall-watch.sh) reads the console meanwhile: on a guest
+# kernel stall report (RCU stall or lost timer wakeup, soft/hard lockup,
+# hung task), or when the console stays silent for the quiet limit
+# (--quiet-timeout, else $MVF_QUIET_TIMEOUT, else 600 s; 0: no limit), it
+# stops QEMU at once and prints one line to stderr:
+#   bench stall: <diagnosis>, see DIR/console.log
+# --timeout (default 1800 s) is the last resort for everything else.
+#
+# Exit status: JOB's status (124 and 125 from JOB become 1), or
+#   1    the guest kernel log has a report (WARN/BUG/lockdep/KASAN/UBSAN/
+#        kmemleak), or the guest never finished its job
+#   124  timeout (--timeout)
+#   125  guest stall (stall report or quiet limit)
+# The run's files (console.log, job.log, dmesg.txt, kmemleak.txt, status,
+# qemu.log, and times: host seconds of qemu-start, guest-up, job-start,
+# job-end, qemu-end) are left in DIR (default: a new directory under
+# $MVF_CACHE/runs).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/stall-watch.sh"
 
-timeout=1800 out= vfs=8 devmem=64M
+timeout=1800 quiet=${MVF_QUIET_TIMEOUT:-600} out= vfs=8 devmem=64M
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
+	--quiet-timeout) quiet=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--vfs) vfs=$2; shift 2 ;;
 	--devmem) devmem=$2; shift 2 ;;
@@ -27,6 +44,11 @@ while [ $# -gt 0 ]; do
 done
 [ $# = 1 ] || die "usage: vm-run.sh [options] JOB"
 job=$1
+for n in "$timeout" "$quiet"; do
+	case "$n" in
+	'' | *[!0-9]*) die "vm-run: timeouts are whole seconds, not '$n'" ;;
+	esac
+done
 case "$MVF_ROOT$MVF_CACHE" in
 *[[:space:],]*) die "vm-run: the repo and cache paths must not hold spaces or commas" ;;
 esac
@@ -45,7 +67,7 @@ if [ -z "$out" ]; then
 	out=$(mktemp -d "$MVF_CACHE/runs/run.XXXXXX")
 fi
 mkdir -p "$out"
-rm -f "$out"/{status,job.log,dmesg.txt,kmemleak.txt,kmemleak-missing}
+rm -f "$out"/{status,job.log,dmesg.txt,kmemleak.txt,kmemleak-missing,times}
 # The guest sees the host's / but has its own /tmp: hand the job over
 # through the output directory, which it mounts at /tmp/out.
 cp "$job" "$out/job-run.sh"
@@ -68,17 +90,42 @@ qemu_args=(
 	-serial stdio -display none -no-reboot
 	-d guest_errors,unimp -D "$out/qemu.log"
 )
-t0=$(date +%s)
-set +e
-# Show the job's own output live; everything goes to console.log.
-timeout --foreground -k 10 "$timeout" "$qemu" "${qemu_args[@]}" </dev/null 2>&1 |
-	tee "$out/console.log" |
-	awk '/MVF-JOB-START/ { on = 1; next } /MVF-JOB-END/ { on = 0; next }
-	     on { sub(/\r$/, ""); print; fflush() }'
-qrc=${PIPESTATUS[0]}
-set -e
-log "vm: done in $(( $(date +%s) - t0 )) s (qemu exit $qrc)"
+# Live output: the job's lines (between the guest's markers); the host
+# time of each marker goes to $out/times.  mawk reads a pipe in big blocks
+# unless told it is interactive: nothing would be live.
+live_awk=(awk)
+if awk -W version 2>&1 | grep -q '^mawk'; then
+	live_awk=(awk -W interactive)
+fi
+# shellcheck disable=SC2317 # called by stall_run
+show_job() {
+	MVF_TIMES="$out/times" "${live_awk[@]}" '
+	function mark(what) {
+		srand(); printf "%s %d\n", what, srand() >> ENVIRON["MVF_TIMES"]
+		fflush(ENVIRON["MVF_TIMES"])
+	}
+	/MVF-GUEST-UP/ { mark("guest-up") }
+	/MVF-JOB-START/ { mark("job-start"); on = 1; next }
+	/MVF-JOB-END/ { mark("job-end"); on = 0; next }
+	on { sub(/\r$/, ""); print; fflush() }'
+}
+t0=$EPOCHSECONDS
+echo "qemu-start $t0" > "$out/times"
+qrc=0
+stall_run "$out/console.log" "$quiet" show_job \
+	timeout --foreground -k 10 "$timeout" "$qemu" "${qemu_args[@]}" || qrc=$?
+echo "qemu-end $EPOCHSECONDS" >> "$out/times"
+if [ -n "$STALL_WHY" ]; then
+	log "vm: QEMU stopped after $(( EPOCHSECONDS - t0 )) s: the guest stalled"
+	echo "bench stall: $STALL_WHY, see $out/console.log" >&2
+	exit "$STALL_STATUS"
+fi
+log "vm: done in $(( EPOCHSECONDS - t0 )) s (qemu exit $qrc)"
 
+if [ "$qrc" = 125 ]; then
+	log "vm: timeout(1) could not run QEMU (exit 125)"
+	exit 1
+fi
 if [ "$qrc" = 124 ]; then
 	log "vm: timed out after $timeout s; last console lines:"
 	tail -20 "$out/console.log" >&2
@@ -94,4 +141,9 @@ if ! "$MVF_ROOT/scripts/bench/check-klog.sh" "$out/dmesg.txt" "$out/kmemleak.txt
 	log "vm: guest kernel log is not clean: FAIL"
 	exit 1
 fi
+case "$rc" in
+124 | 125)
+	log "vm: the job exited $rc, reported as 1 (124 and 125 are vm-run's)"
+	exit 1 ;;
+esac
 exit "$rc"
