@@ -81,3 +81,28 @@ mvf_setup() {
 	[ "$n" = "$2" ] || { echo "only $n VFs to bind" >&2; return 1; }
 	export MVF_VFS
 }
+
+# mvf_reset_vfs WHEN: put every VF of MVF_VFS back into a known state (WHEN,
+# e.g. "before mvf_reset_test", only labels the output): a function reset
+# through sysfs, or, if that fails or the VF is no longer bound to
+# mvf-vfio-pci, unbind and rebind it.  Prints "# reset VFs: BDF how, ..."
+# and a TAP "not ok" line for each VF that cannot be brought back; false
+# if there was one.
+mvf_reset_vfs() {
+	local v how list='' bad=0
+	for v in $MVF_VFS; do
+		how=reset
+		if [ ! -e "/sys/bus/pci/drivers/mvf-vfio-pci/$v" ] ||
+		   ! { echo 1 > "/sys/bus/pci/devices/$v/reset"; } 2>/dev/null; then
+			how=rebound
+			if ! mvf_bind_vf "$v" > /dev/null; then
+				how=LOST
+				bad=1
+				echo "not ok reset VF $v $1: cannot rebind it to mvf-vfio-pci"
+			fi
+		fi
+		list="$list${list:+, }$v $how"
+	done
+	echo "# reset VFs: ${list:-none} ($1)"
+	[ "$bad" = 0 ]
+}
