@@ -15,7 +15,8 @@
 #	does not wait; then it ends the group (TERM, KILL 10 s later) and
 #	returns STALL_STATUS (125) with the diagnosis in STALL_WHY.  Otherwise
 #	it returns CMD's status.  SIGINT/SIGTERM/SIGHUP to the caller also
-#	end the group first.
+#	end the group first.  (Should the caller die of SIGKILL, the group
+#	lives on: vm-run's CMD is timeout(1), which still ends QEMU.)
 STALL_STATUS=125
 STALL_POLL=${STALL_POLL:-3}
 STALL_GRACE=${STALL_GRACE:-10}

@@ -44,11 +44,9 @@ while [ $# -gt 0 ]; do
 done
 [ $# = 1 ] || die "usage: vm-run.sh [options] JOB"
 job=$1
-for n in "$timeout" "$quiet"; do
-	case "$n" in
-	'' | *[!0-9]*) die "vm-run: timeouts are whole seconds, not '$n'" ;;
-	esac
-done
+case "$quiet" in
+'' | *[!0-9]*) die "vm-run: --quiet-timeout takes whole seconds, not '$quiet'" ;;
+esac
 case "$MVF_ROOT$MVF_CACHE" in
 *[[:space:],]*) die "vm-run: the repo and cache paths must not hold spaces or commas" ;;
 esac
