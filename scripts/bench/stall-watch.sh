@@ -113,6 +113,15 @@ STALL_PGID='' STALL_LAST=''
 
 stall_alive() { [ -n "$STALL_LAST" ] && kill -0 "$STALL_LAST" 2>/dev/null; }
 
+# stall_pgid PID: the process group of PID, from /proc.
+stall_pgid() {
+	local s
+	s=$(< "/proc/$1/stat") || return 1
+	s=${s##*) }
+	read -r _ _ s _ <<< "$s"
+	echo "$s"
+}
+
 # stall_wait SECONDS: true once the pipeline has ended, false if it still
 # runs after SECONDS.
 stall_wait() {
@@ -134,7 +143,9 @@ stall_stop() {
 			stall_wait 5 || true
 		fi
 	fi
-	wait "$STALL_LAST" 2>/dev/null || true
+	# Reap it, unless it outlived even KILL (uninterruptible sleep): the
+	# watchdog must not hang on it.
+	stall_alive || wait "$STALL_LAST" 2>/dev/null || true
 	STALL_PGID='' STALL_LAST=''
 }
 
@@ -159,7 +170,12 @@ stall_run() {
 		{ trap '' TERM; "$filter"; } &
 	set +m
 	STALL_LAST=$!
-	STALL_PGID=$(jobs -p %+)
+	STALL_PGID=$(jobs -p %+) || STALL_PGID=$(stall_pgid "$STALL_LAST") || STALL_PGID=''
+	# Never our own group (it holds the caller and its callers).
+	if [ "$STALL_PGID" = "$(stall_pgid $$)" ]; then
+		echo "stall_run: no process group of its own for '$*'" >&2
+		STALL_PGID=''
+	fi
 	since=$SECONDS
 	while stall_alive; do
 		s=$(stat -c %s "$log" 2>/dev/null) || s=0
