@@ -12,7 +12,8 @@
  * value it read first.  The main thread, pinned to CPU 0, keeps toggling
  * memory decoding of the PCI device BDF, whose BARs sit below the APIC page
  * in the physical address map, so the emulator renders its memory map anew
- * again and again under the reader's feet.
+ * again and again under the reader's feet.  BDF must have no driver; its
+ * command register is restored at the end.
  *
  * QEMU 10.0 without qemu/patches/0001-physmem-stale-tlb-section.patch
  * sends some of those reads to whatever region took the APIC's section
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
 	unsigned long long toggles = 0;
 	char path[128];
 	pthread_t t;
-	uint16_t cmd, c;
+	uint16_t cmd, c, orig;
 	double end;
 	int fd, cfg;
 
@@ -118,11 +119,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mmio-race: %s: %s\n", path, strerror(errno));
 		return 2;
 	}
-	if (!(cmd & PCI_COMMAND_MEMORY)) {
-		fprintf(stderr, "mmio-race: %s has memory decoding off\n",
-			argv[2]);
-		return 2;
-	}
+	orig = cmd;
+	cmd |= PCI_COMMAND_MEMORY;
 	if (pin(0)) {
 		perror("mmio-race: pin to CPU 0");
 		return 2;
@@ -146,6 +144,8 @@ int main(int argc, char **argv)
 	}
 	stop = 1;
 	pthread_join(t, NULL);
+	if (pwrite(cfg, &orig, 2, PCI_COMMAND) != 2)
+		perror("mmio-race: restoring the command register");
 	printf("mmio-race: %llu map changes, %llu reads of APIC version 0x%x, %llu wrong\n",
 	       2 * toggles, reads, ref, bad);
 	return bad ? 1 : !toggles || !reads ? 2 : 0;
