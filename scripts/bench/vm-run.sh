@@ -88,6 +88,10 @@ qemu_args=(
 	-serial stdio -display none -no-reboot
 	-d guest_errors,unimp -D "$out/qemu.log"
 )
+# Extra QEMU arguments for a developer's run, e.g. MVF_QEMU_ARGS="-trace
+# iotlb_remap" (word-split; trace output goes to $out/qemu.log).
+# shellcheck disable=SC2206
+qemu_args+=(${MVF_QEMU_ARGS:-})
 # Live output: the job's lines (between the guest's markers); the host
 # time of each marker goes to $out/times.  mawk reads a pipe in big blocks
 # unless told it is interactive: nothing would be live.
