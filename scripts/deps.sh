@@ -4,9 +4,11 @@
 # Install everything the MVF bench needs on a Debian bookworm host.
 # Idempotent: a second run only checks.  Needs root (apt-get).
 set -euo pipefail
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench/common.sh"
 
 STAMP_PKGS="build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmod
- linux-source-6.12 ninja-build libglib2.0-dev libfdt-dev libpixman-1-dev
+ ninja-build libglib2.0-dev libfdt-dev libpixman-1-dev
  python3-venv pkg-config libcap-ng-dev libattr1-dev seabios qemu-system-data
  sparse dpkg-dev xz-utils zstd rsync patch"
 BPO_PKGS="meson python3-pycotap"
@@ -102,4 +104,37 @@ if ! ls /var/lib/apt/lists/*trixie*Sources* >/dev/null 2>&1; then
 	APT_UPDATED=
 	apt_update
 fi
+# The test kernel's source: Debian's newest linux-source, from
+# trixie-backports.  It is an arch-all package holding one tarball, so on
+# bookworm it is downloaded and unpacked into the cache, never installed
+# (nothing of trixie's lands on this machine).  A private apt state
+# directory is used, so the machine's own sources and lists stay as they are.
+fetch_linux_source() {
+	local dir=$MVF_CACHE/src apt=$MVF_CACHE/apt uri deb
+	[ -f "$dir/$LINUX_SRC_PKG.tar.xz" ] && [ -f "$dir/$LINUX_SRC_PKG.version" ] &&
+		return 0
+	uri=$(debian_mirror | head -1)
+	[ -n "$uri" ] ||
+		{ echo "deps: no bookworm entry in the apt configuration" >&2; exit 1; }
+	echo "deps: downloading $LINUX_SRC_PKG from trixie-backports at $uri" >&2
+	mkdir -p "$apt/lists/partial" "$apt/cache" "$dir"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie-backports main" \
+		>"$apt/sources.list"
+	local o=(-q -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
+		 -o "Dir::Etc::SourceList=$apt/sources.list"
+		 -o Dir::Etc::SourceParts=/dev/null -o Debug::NoLocking=1
+		 -o APT::Sandbox::User=root)
+	apt-get "${o[@]}" update >&2 ||
+		{ echo "deps: apt-get update of trixie-backports failed" >&2; exit 1; }
+	rm -f "$dir"/"$LINUX_SRC_PKG"_*.deb
+	(cd "$dir" && apt-get "${o[@]}" download "$LINUX_SRC_PKG") >&2 ||
+		{ echo "deps: apt-get download $LINUX_SRC_PKG failed" >&2; exit 1; }
+	deb=$(ls "$dir"/"$LINUX_SRC_PKG"_*.deb)
+	dpkg-deb --fsys-tarfile "$deb" |
+		tar -xO "./usr/src/$LINUX_SRC_PKG.tar.xz" >"$dir/$LINUX_SRC_PKG.tar.xz.tmp"
+	mv "$dir/$LINUX_SRC_PKG.tar.xz.tmp" "$dir/$LINUX_SRC_PKG.tar.xz"
+	dpkg-deb -f "$deb" Version >"$dir/$LINUX_SRC_PKG.version"
+	rm -f "$deb"
+}
+fetch_linux_source
 echo "deps: ok"

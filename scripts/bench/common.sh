@@ -9,10 +9,12 @@ mkdir -p "$MVF_CACHE"
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Linux source tarball from Debian's linux-source-6.12 package.
-linux_src_tarball() { ls /usr/src/linux-source-6.12.tar.xz; }
+# The test kernel: Debian's linux-source-7.3 (trixie-backports), whose
+# tarball scripts/deps.sh puts into the cache.
+LINUX_SRC_PKG=linux-source-7.3
+linux_src_tarball() { ls "$MVF_CACHE/src/$LINUX_SRC_PKG.tar.xz"; }
 linux_src_version() {
-	dpkg-query -W -f='${Version}' linux-source-6.12
+	cat "$MVF_CACHE/src/$LINUX_SRC_PKG.version"
 }
 
 # wait_for PID SECONDS: true once PID has exited (reap it with wait),
