@@ -18,6 +18,12 @@
  * one arc.  A failing arc ends the data files and leaves the device in
  * ERROR, which only a reset (or closing the device) leaves.
  *
+ * User and peer access to the BARs (bars.c) is revoked on the way into the
+ * freeze, before the command goes out, and given back on the way out of
+ * it, once the device has thawed: it is revoked exactly in STOP,
+ * STOP_COPY, RESUMING and ERROR.  RUNNING_P2P keeps it: the function still
+ * runs and must still answer peers that have not quiesced yet.
+ *
  * PRE_COPY would add a save file that is opened in RUNNING and fed in
  * several SAVE rounds; the file already tracks its state separately from
  * the device state, and image buffers are addressed by offset, so it fits
@@ -432,12 +438,18 @@ static struct file *mvf_lm_step(struct mvf_vfio_dev *mvdev,
 		return mvf_errptr(mvf_cmds_suspend(mvdev, MVF_SUSPEND_INITIATOR));
 
 	if (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
-	    next == VFIO_DEVICE_STATE_STOP)
+	    next == VFIO_DEVICE_STATE_STOP) {
+		mvf_bars_revoke(mvdev);
 		return mvf_errptr(mvf_cmds_suspend(mvdev, MVF_SUSPEND_RESPONDER));
+	}
 
 	if (cur == VFIO_DEVICE_STATE_STOP &&
-	    next == VFIO_DEVICE_STATE_RUNNING_P2P)
-		return mvf_errptr(mvf_cmds_resume(mvdev, MVF_SUSPEND_RESPONDER));
+	    next == VFIO_DEVICE_STATE_RUNNING_P2P) {
+		ret = mvf_cmds_resume(mvdev, MVF_SUSPEND_RESPONDER);
+		if (!ret)
+			mvf_bars_restore(mvdev);
+		return mvf_errptr(ret);
+	}
 
 	if (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
 	    next == VFIO_DEVICE_STATE_RUNNING)
@@ -446,6 +458,7 @@ static struct file *mvf_lm_step(struct mvf_vfio_dev *mvdev,
 	/* Devices without P2P: both halves in one arc. */
 	if (cur == VFIO_DEVICE_STATE_RUNNING &&
 	    next == VFIO_DEVICE_STATE_STOP) {
+		mvf_bars_revoke(mvdev);
 		ret = mvf_cmds_suspend(mvdev, MVF_SUSPEND_INITIATOR);
 		if (!ret)
 			ret = mvf_cmds_suspend(mvdev, MVF_SUSPEND_RESPONDER);
@@ -456,6 +469,8 @@ static struct file *mvf_lm_step(struct mvf_vfio_dev *mvdev,
 		ret = mvf_cmds_resume(mvdev, MVF_SUSPEND_RESPONDER);
 		if (!ret)
 			ret = mvf_cmds_resume(mvdev, MVF_SUSPEND_INITIATOR);
+		if (!ret)
+			mvf_bars_restore(mvdev);
 		return mvf_errptr(ret);
 	}
 
@@ -553,6 +568,8 @@ mvf_lm_set_state(struct vfio_device *vdev, enum vfio_device_mig_state new_state)
 				mvf_state_name(mvdev->mig_state),
 				mvf_state_name(next), res);
 			mvf_lm_end_files(mvdev);
+			/* Nobody touches a VF in ERROR. */
+			mvf_bars_revoke(mvdev);
 			mvdev->mig_state = VFIO_DEVICE_STATE_ERROR;
 			break;
 		}
@@ -609,6 +626,7 @@ const struct vfio_migration_ops mvf_lm_ops = {
 static void mvf_lm_reset_locked(struct mvf_vfio_dev *mvdev)
 {
 	mvf_lm_end_files(mvdev);
+	mvf_bars_reset(mvdev);
 	mvdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 }
 
@@ -707,6 +725,8 @@ void mvf_lm_close(struct mvf_vfio_dev *mvdev)
 			dev_dbg(mvf_vfio_dev(mvdev),
 				"could not resume the VF on close\n");
 	}
+	/* The reset that follows gives the BARs back too; not to rely on it: */
+	mvf_bars_restore(mvdev);
 	mvdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	mvf_state_mutex_unlock(mvdev);
 }
@@ -723,6 +743,7 @@ void mvf_lm_pf_gone(struct mvf_vfio_dev *mvdev)
 		return;
 	mutex_lock(&mvdev->state_mutex);
 	mvf_lm_end_files(mvdev);
+	mvf_bars_revoke(mvdev);
 	mvdev->pf_gone = true;
 	mvdev->mig_state = VFIO_DEVICE_STATE_ERROR;
 	mvf_state_mutex_unlock(mvdev);

@@ -8,6 +8,7 @@
 #include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/vfio_pci_core.h>
 #include <linux/wait.h>
@@ -74,6 +75,18 @@ struct mvf_vfio_dev {
 	struct mvf_migf *save_file;
 	struct mvf_migf *resume_file;
 	bool pf_gone;			/* SR-IOV disabled under us */
+	/*
+	 * User and peer access to the BARs is revoked (bars.c).  Written
+	 * under state_mutex; the fallback without the core's revoke also
+	 * writes it under memory_lock, which its fault handler reads it
+	 * under.  Lock order: state_mutex -> (fallback: rw_gate ->)
+	 * memory_lock; never memory_lock -> state_mutex but by trylock.
+	 */
+	bool bars_revoked;
+#ifdef MVF_NO_CORE_REVOKE
+	/* Read across a BAR read()/write(), written by the revoke. */
+	struct rw_semaphore rw_gate;
+#endif
 	/* Protects deferred_reset; see mvf_state_mutex_unlock(). */
 	spinlock_t reset_lock;
 	bool deferred_reset;
@@ -102,6 +115,20 @@ void mvf_lm_reset_done(struct mvf_vfio_dev *mvdev);
 void mvf_lm_pf_gone(struct mvf_vfio_dev *mvdev);
 void mvf_state_mutex_unlock(struct mvf_vfio_dev *mvdev);
 extern const struct vfio_migration_ops mvf_lm_ops;
+
+/* bars.c */
+void mvf_bars_init(struct mvf_vfio_dev *mvdev);
+void mvf_bars_open(struct mvf_vfio_dev *mvdev);
+void mvf_bars_revoke(struct mvf_vfio_dev *mvdev);
+void mvf_bars_restore(struct mvf_vfio_dev *mvdev);
+void mvf_bars_reset(struct mvf_vfio_dev *mvdev);
+#ifdef MVF_NO_CORE_REVOKE
+ssize_t mvf_bars_read(struct vfio_device *vdev, char __user *buf,
+		      size_t count, loff_t *ppos);
+ssize_t mvf_bars_write(struct vfio_device *vdev, const char __user *buf,
+		       size_t count, loff_t *ppos);
+int mvf_bars_mmap(struct vfio_device *vdev, struct vm_area_struct *vma);
+#endif
 
 /* cmds.c */
 int mvf_cmds_attach(struct mvf_vfio_dev *mvdev);

@@ -33,6 +33,7 @@ static int mvf_vfio_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (IS_ERR(mvdev))
 		return PTR_ERR(mvdev);
 
+	mvf_bars_init(mvdev);
 	dev_set_drvdata(&pdev->dev, &mvdev->core_device);
 	ret = vfio_pci_core_register_device(&mvdev->core_device);
 	if (ret) {
@@ -90,6 +91,10 @@ static struct pci_driver mvf_vfio_pci_driver = {
 };
 module_pci_driver(mvf_vfio_pci_driver);
 
+#ifdef MVF_NO_IMPORT_NS_STRING
 MODULE_IMPORT_NS(IOMMUFD);
+#else
+MODULE_IMPORT_NS("IOMMUFD");
+#endif
 MODULE_DESCRIPTION("VFIO variant driver for MVF virtual functions, with live migration");
 MODULE_LICENSE("GPL");

@@ -2,7 +2,8 @@
 /*
  * MVF VF vfio-pci variant driver: the vfio device.
  *
- * Everything but migration is vfio-pci-core's: config space, BARs (BAR 0
+ * Everything but migration and the revocation of BAR access while the VF
+ * is frozen (bars.c) is vfio-pci-core's: config space, BARs (BAR 0
  * registers, BAR 2 device memory), MSI-X, reset, both the iommufd cdev and
  * the legacy group/container paths.
  */
@@ -59,6 +60,7 @@ static int mvf_vfio_open_device(struct vfio_device *vdev)
 	ret = vfio_pci_core_enable(&mvdev->core_device);
 	if (ret)
 		goto err_close;
+	mvf_bars_open(mvdev);
 
 	if (mvdev->migrate_cap)
 		mvf_lm_open(mvdev);
@@ -89,16 +91,33 @@ static const struct vfio_device_ops mvf_vfio_device_ops = {
 	.open_device	= mvf_vfio_open_device,
 	.close_device	= mvf_vfio_close_device,
 	.ioctl		= vfio_pci_core_ioctl,
+#ifndef MVF_NO_REGION_INFO_CAPS
+	.get_region_info_caps = vfio_pci_ioctl_get_region_info,
+#endif
 	.device_feature	= vfio_pci_core_ioctl_feature,
+#ifndef MVF_NO_CORE_REVOKE
+	/* The core honours the revocation itself: see bars.c. */
 	.read		= vfio_pci_core_read,
 	.write		= vfio_pci_core_write,
 	.mmap		= vfio_pci_core_mmap,
+#else
+	.read		= mvf_bars_read,
+	.write		= mvf_bars_write,
+	.mmap		= mvf_bars_mmap,
+#endif
 	.request	= vfio_pci_core_request,
 	.match		= vfio_pci_core_match,
+#ifndef MVF_NO_MATCH_TOKEN_UUID
+	.match_token_uuid = vfio_pci_core_match_token_uuid,
+#endif
 	.bind_iommufd	= vfio_iommufd_physical_bind,
 	.unbind_iommufd	= vfio_iommufd_physical_unbind,
 	.attach_ioas	= vfio_iommufd_physical_attach_ioas,
 	.detach_ioas	= vfio_iommufd_physical_detach_ioas,
+#ifndef MVF_NO_PASID_IOAS
+	.pasid_attach_ioas = vfio_iommufd_physical_pasid_attach_ioas,
+	.pasid_detach_ioas = vfio_iommufd_physical_pasid_detach_ioas,
+#endif
 };
 
 /**
