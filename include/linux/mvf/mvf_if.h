@@ -28,7 +28,7 @@
 
 /* Interface version: major changes are incompatible, minor ones add. */
 #define MVF_IF_VERSION_MAJOR		1
-#define MVF_IF_VERSION_MINOR		0
+#define MVF_IF_VERSION_MINOR		1	/* 1: frozen access trap */
 #define MVF_IF_VERSION			((MVF_IF_VERSION_MAJOR << 16) | \
 					 MVF_IF_VERSION_MINOR)
 
@@ -158,11 +158,20 @@ struct mvf_cmd_entry {
  * out[2..3] = per-VF device memory bytes (lo, hi).
  *
  * QUERY_VHCA_MIGRATION_STATE: out[0..1] = bytes SAVE needs now (lo, hi),
- * out[2] = MVF_VHCA_STATE_* flags of the function.
+ * out[2] = MVF_VHCA_STATE_* flags of the function, out[3] = its frozen
+ * access counter (since 1.1; 0 before): the accesses to its BAR 0 or BAR 2
+ * that the device trapped while the function was frozen, saturating at
+ * 0xffffffff, cleared by a function reset (FLR, VF enable), never part of
+ * the state image.
  *
  * SUSPEND_VHCA / RESUME_VHCA: in[0] = MVF_SUSPEND_INITIATOR (quiesce: stop
  * starting DMA and finish what is outstanding) or MVF_SUSPEND_RESPONDER
  * (freeze: stop responding; the function's state no longer changes).
+ * While frozen, every access that reaches the function's BAR 0 or BAR 2
+ * (CPU or peer DMA) is trapped: a read returns all-ones, a write is dropped,
+ * the frozen access counter counts it and the first one after each freeze
+ * posts an MVF_EVENT_FROZEN_ACCESS event.  MSI-X (BAR 4) and config space
+ * keep working and are not counted.
  * Freezing needs a quiesced function; un-quiescing needs a thawed one.
  * Both are idempotent.
  *
@@ -204,16 +213,25 @@ struct mvf_sge {
 struct mvf_eqe {
 	__u8 type;		/* MVF_EVENT_* */
 	__u8 phase;
-	__le16 vhca_id;
-	__le16 token;		/* CMD_DONE: the command's token */
-	__le16 index;		/* CMD_DONE: command queue slot (0..size-1) */
-	__le64 data;
+	__le16 vhca_id;		/* the function the event is about */
+	__le16 token;		/* CMD_DONE: the command's token; else 0 */
+	__le16 index;		/* CMD_DONE: command queue slot; else 0 */
+	__le64 data;		/* per type, see below */
 };
 
 #define MVF_EQE_SIZE			16
 
+/* A command completed: data = status | syndrome << 32. */
 #define MVF_EVENT_CMD_DONE		0x01
-/* 0x02.. reserved: VF FLR, PF error, link change, ... */
+/*
+ * An access reached frozen VF @vhca_id and was trapped (since 1.1).  Posted
+ * for the first trapped access after each freeze only, once the event queue
+ * has room (dropped if the command interface is reset or stopped, or the VF
+ * reset, first): at most one per VF and freeze, however many accesses
+ * follow.  data = the VF's frozen access counter when it was written.
+ */
+#define MVF_EVENT_FROZEN_ACCESS		0x02
+/* 0x03.. reserved: VF FLR, PF error, link change, ... */
 
 /* ------------------------------------------------------------------ */
 /* VF BAR 0: registers; BAR 2: on-device memory; BAR 4: MSI-X          */
