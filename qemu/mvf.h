@@ -28,6 +28,13 @@ OBJECT_DECLARE_SIMPLE_TYPE(MvfVfState, MVF_VF)
 #define MVF_CMD_BUDGET      16
 #define MVF_WQE_BUDGET      256
 
+/* Result of a command: status class, syndrome and inline output */
+typedef struct MvfCmdResult {
+    uint8_t status;
+    uint32_t syndrome;
+    uint32_t out[4];
+} MvfCmdResult;
+
 typedef struct MvfQueue {
     uint64_t base;
     uint32_t log_size;      /* 0 = not configured */
@@ -48,7 +55,9 @@ struct MvfVfState {
     PCIDevice parent_obj;
 
     MemoryRegion mmio;
+    MemoryRegion devmem_bar;    /* BAR2: devmem with frozen_trap over it */
     MemoryRegion devmem;
+    MemoryRegion frozen_trap;   /* enabled only while frozen */
     uint8_t *devmem_ptr;
     uint64_t devmem_size;
     QEMUBH *bh;
@@ -56,6 +65,14 @@ struct MvfVfState {
     bool quiesced;          /* SUSPEND_VHCA(INITIATOR) */
     bool frozen;            /* SUSPEND_VHCA(RESPONDER) */
     MvfVfLive live;
+
+    /*
+     * Accesses trapped while frozen.  Not function state: never in a state
+     * image, cleared by a function reset only.
+     */
+    uint32_t frozen_accesses;   /* saturating */
+    bool frozen_event_armed;    /* the next trapped access posts an event */
+    bool frozen_event_pending;  /* an event waits for the PF's EQ */
 };
 
 struct MvfPfState {
@@ -79,14 +96,8 @@ struct MvfPfState {
     uint32_t eq_log_size;
     uint32_t eq_pi;
     uint32_t eq_ci;
+    bool vf_events;         /* a VF may have frozen_event_pending set */
 };
-
-/* Result of a command: status class, syndrome and inline output */
-typedef struct MvfCmdResult {
-    uint8_t status;
-    uint32_t syndrome;
-    uint32_t out[4];
-} MvfCmdResult;
 
 static inline void mvf_cmd_fail(MvfCmdResult *r, uint8_t status,
                                 uint32_t syndrome)
@@ -111,6 +122,7 @@ void mvf_cmd_doorbell(MvfPfState *pf, uint16_t pi);
 void mvf_cmd_eq_ci_write(MvfPfState *pf, uint32_t ci);
 void mvf_cmd_bh(void *opaque);
 void mvf_cmd_query_caps(MvfPfState *pf, MvfCmdResult *r);
+void mvf_cmd_vf_event(MvfPfState *pf);
 
 /* mvf_vf.c */
 MvfVfState *mvf_pf_lookup_vf(MvfPfState *pf, uint16_t vhca_id,
@@ -118,6 +130,7 @@ MvfVfState *mvf_pf_lookup_vf(MvfPfState *pf, uint16_t vhca_id,
 void mvf_vf_suspend(MvfVfState *vf, uint32_t mode, MvfCmdResult *r);
 void mvf_vf_resume(MvfVfState *vf, uint32_t mode, MvfCmdResult *r);
 uint32_t mvf_vf_state_flags(MvfVfState *vf);
+uint16_t mvf_vf_vhca_id(MvfVfState *vf);
 void mvf_vf_set_frozen(MvfVfState *vf, bool frozen);
 void mvf_vf_clear_devmem(MvfVfState *vf);
 

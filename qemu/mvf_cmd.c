@@ -7,6 +7,10 @@
  * are executed there, in order, one at a time.  Each entry is written back
  * (status, syndrome, out, then @own cleared) and may post a completion event
  * on the event queue, followed by MSI-X vector MVF_PF_EQ_VECTOR.
+ *
+ * The event queue also carries MVF_EVENT_FROZEN_ACCESS events of the VFs
+ * (mvf_vf.c), posted here by the bottom half before and after the
+ * commands it runs.
  */
 
 #include "qemu/osdep.h"
@@ -15,10 +19,32 @@
 #include "qemu/main-loop.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/msix.h"
+#include "hw/pci/pcie_sriov.h"
 #include "mvf.h"
+
+/* Called by a VF with a frozen access event to post */
+void mvf_cmd_vf_event(MvfPfState *pf)
+{
+    pf->vf_events = true;
+    qemu_bh_schedule(pf->cmd_bh);
+}
+
+/* The command interface stops: VF events not posted yet are dropped */
+static void mvf_cmd_stop(MvfPfState *pf)
+{
+    PCIDevice *dev = PCI_DEVICE(pf);
+    uint16_t i, n = pcie_sriov_num_vfs(dev);
+
+    for (i = 0; i < n; i++) {
+        MVF_VF(pcie_sriov_get_vf_at_index(dev, i))->frozen_event_pending =
+            false;
+    }
+    pf->vf_events = false;
+}
 
 void mvf_cmd_reset(MvfPfState *pf, bool keep_config)
 {
+    mvf_cmd_stop(pf);
     pf->ctrl = 0;
     pf->status = 0;
     pf->cmdq_pi = 0;
@@ -77,6 +103,7 @@ void mvf_cmd_ctrl_write(MvfPfState *pf, uint32_t val)
     if (!(val & MVF_PF_CTRL_ENABLE)) {
         pf->ctrl = 0;
         pf->status &= ~MVF_PF_STATUS_READY;
+        mvf_cmd_stop(pf);
         return;
     }
     if (pf->ctrl & MVF_PF_CTRL_ENABLE) {
@@ -140,14 +167,14 @@ static bool mvf_cmd_eq_has_room(MvfPfState *pf)
     return pf->eq_pi - pf->eq_ci < (1u << pf->eq_log_size);
 }
 
-static bool mvf_cmd_post_event(MvfPfState *pf, uint16_t vhca_id,
+static bool mvf_cmd_post_event(MvfPfState *pf, uint8_t type, uint16_t vhca_id,
                                uint16_t token, uint16_t index, uint64_t data)
 {
     PCIDevice *dev = PCI_DEVICE(pf);
     uint32_t slot = pf->eq_pi & ((1u << pf->eq_log_size) - 1);
     dma_addr_t addr = pf->eq_base + (dma_addr_t)slot * MVF_EQE_SIZE;
     struct mvf_eqe eqe = {
-        .type = MVF_EVENT_CMD_DONE,
+        .type = type,
         .phase = mvf_ring_phase(pf->eq_pi, pf->eq_log_size),
         .vhca_id = cpu_to_le16(vhca_id),
         .token = cpu_to_le16(token),
@@ -167,6 +194,36 @@ static bool mvf_cmd_post_event(MvfPfState *pf, uint16_t vhca_id,
     }
     pf->eq_pi++;
     msix_notify(dev, MVF_PF_EQ_VECTOR);
+    return true;
+}
+
+/*
+ * Post the frozen access events the VFs have pending, as far as the event
+ * queue has room; the rest wait for EQ_CI.  False: fatal DMA error.
+ */
+static bool mvf_cmd_post_vf_events(MvfPfState *pf)
+{
+    PCIDevice *dev = PCI_DEVICE(pf);
+    uint16_t i, n = pcie_sriov_num_vfs(dev);
+
+    for (i = 0; i < n; i++) {
+        MvfVfState *vf = MVF_VF(pcie_sriov_get_vf_at_index(dev, i));
+
+        if (!vf->frozen_event_pending) {
+            continue;
+        }
+        if (!mvf_cmd_eq_has_room(pf)) {
+            return true;
+        }
+        if (!mvf_cmd_post_event(pf, MVF_EVENT_FROZEN_ACCESS,
+                                mvf_vf_vhca_id(vf), 0, 0,
+                                vf->frozen_accesses)) {
+            mvf_cmd_fatal(pf, "cannot write an event queue entry");
+            return false;
+        }
+        vf->frozen_event_pending = false;
+    }
+    pf->vf_events = false;
     return true;
 }
 
@@ -249,6 +306,7 @@ static void mvf_cmd_execute(MvfPfState *pf, const struct mvf_cmd_entry *e,
         r->out[0] = (uint32_t)need;
         r->out[1] = need >> 32;
         r->out[2] = mvf_vf_state_flags(vf);
+        r->out[3] = vf->frozen_accesses;
         break;
     }
     case MVF_CMD_SUSPEND_VHCA:
@@ -268,6 +326,49 @@ static void mvf_cmd_execute(MvfPfState *pf, const struct mvf_cmd_entry *e,
     }
 }
 
+/* Write back the entry at the consumer index and post its event */
+static bool mvf_cmd_write_back(MvfPfState *pf, struct mvf_cmd_entry *e,
+                               const MvfCmdResult *r)
+{
+    PCIDevice *dev = PCI_DEVICE(pf);
+    uint16_t index = pf->cmdq_ci;
+    uint32_t slot = index & ((1u << pf->cmdq_log_size) - 1);
+    dma_addr_t addr = pf->cmdq_base + (dma_addr_t)slot * MVF_CMD_ENTRY_SIZE;
+    const size_t own_off = offsetof(struct mvf_cmd_entry, own);
+    const size_t wb_off = offsetof(struct mvf_cmd_entry, status);
+    const size_t wb_end = offsetof(struct mvf_cmd_entry, sgl_addr);
+    int i;
+
+    e->status = r->status;
+    e->syndrome = cpu_to_le32(r->syndrome);
+    for (i = 0; i < 4; i++) {
+        e->out[i] = cpu_to_le32(r->out[i]);
+    }
+    e->own = 0;
+    if (pci_dma_write(dev, addr + wb_off, (uint8_t *)e + wb_off,
+                      wb_end - wb_off) != MEMTX_OK) {
+        mvf_cmd_fatal(pf, "cannot write a command entry back");
+        return false;
+    }
+    smp_wmb();      /* results visible before own is cleared */
+    if (pci_dma_write(dev, addr + own_off, &e->own, 1) != MEMTX_OK) {
+        mvf_cmd_fatal(pf, "cannot write a command entry back");
+        return false;
+    }
+    pf->cmdq_ci++;
+
+    if (e->flags & MVF_CMD_F_EVENT) {
+        if (!mvf_cmd_post_event(pf, MVF_EVENT_CMD_DONE,
+                                le16_to_cpu(e->vhca_id),
+                                le16_to_cpu(e->token), slot,
+                                r->status | ((uint64_t)r->syndrome << 32))) {
+            mvf_cmd_fatal(pf, "cannot write an event queue entry");
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Execute the entry at the consumer index; false: stop processing */
 static bool mvf_cmd_one(MvfPfState *pf)
 {
@@ -277,10 +378,6 @@ static bool mvf_cmd_one(MvfPfState *pf)
     dma_addr_t addr = pf->cmdq_base + (dma_addr_t)slot * MVF_CMD_ENTRY_SIZE;
     struct mvf_cmd_entry e;
     MvfCmdResult r = { 0 };
-    const size_t own_off = offsetof(struct mvf_cmd_entry, own);
-    const size_t wb_off = offsetof(struct mvf_cmd_entry, status);
-    const size_t wb_end = offsetof(struct mvf_cmd_entry, sgl_addr);
-    int i;
 
     if (pci_dma_read(dev, addr, &e, sizeof(e)) != MEMTX_OK) {
         mvf_cmd_fatal(pf, "cannot read a command entry");
@@ -298,33 +395,16 @@ static bool mvf_cmd_one(MvfPfState *pf)
 
     mvf_cmd_execute(pf, &e, &r);
 
-    e.status = r.status;
-    e.syndrome = cpu_to_le32(r.syndrome);
-    for (i = 0; i < 4; i++) {
-        e.out[i] = cpu_to_le32(r.out[i]);
-    }
-    e.own = 0;
-    if (pci_dma_write(dev, addr + wb_off, (uint8_t *)&e + wb_off,
-                      wb_end - wb_off) != MEMTX_OK) {
-        mvf_cmd_fatal(pf, "cannot write a command entry back");
-        return false;
-    }
-    smp_wmb();      /* results visible before own is cleared */
-    if (pci_dma_write(dev, addr + own_off, &e.own, 1) != MEMTX_OK) {
-        mvf_cmd_fatal(pf, "cannot write a command entry back");
-        return false;
-    }
-    pf->cmdq_ci++;
+    return mvf_cmd_write_back(pf, &e, &r);
+}
 
-    if (e.flags & MVF_CMD_F_EVENT) {
-        if (!mvf_cmd_post_event(pf, le16_to_cpu(e.vhca_id),
-                                le16_to_cpu(e.token), slot,
-                                r.status | ((uint64_t)r.syndrome << 32))) {
-            mvf_cmd_fatal(pf, "cannot write an event queue entry");
-            return false;
-        }
+/* Post pending VF events */
+static bool mvf_cmd_vf_events(MvfPfState *pf)
+{
+    if (!(pf->status & MVF_PF_STATUS_READY) || !pf->vf_events) {
+        return true;
     }
-    return true;
+    return mvf_cmd_post_vf_events(pf);
 }
 
 void mvf_cmd_bh(void *opaque)
@@ -332,13 +412,18 @@ void mvf_cmd_bh(void *opaque)
     MvfPfState *pf = opaque;
     int budget = MVF_CMD_BUDGET;
 
+    if (!mvf_cmd_vf_events(pf)) {
+        return;
+    }
     while ((pf->status & MVF_PF_STATUS_READY) && pf->cmdq_ci != pf->cmdq_pi) {
         if (!budget--) {
             qemu_bh_schedule(pf->cmd_bh);
             return;
         }
         if (!mvf_cmd_one(pf)) {
-            return;
+            break;
         }
     }
+    /* events that came up while the commands ran */
+    mvf_cmd_vf_events(pf);
 }

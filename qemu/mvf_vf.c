@@ -6,6 +6,13 @@
  * BAR2 is the on-device memory (RAM, directly mappable), BAR4 the MSI-X
  * table.  The queue pair engine is in mvf_queue.c.  The suspend state
  * (quiesced, frozen) is driven by the PF's SUSPEND/RESUME_VHCA commands.
+ *
+ * A frozen function traps every access that reaches BAR0 or BAR2, from a
+ * CPU or from another device's DMA: reads return all-ones, writes are
+ * dropped and the access is counted in frozen_accesses.  BAR0 does it in its
+ * handlers; BAR2 is a container in which an MMIO region, frozen_trap, covers
+ * the RAM and is enabled only while the function is frozen.  Migration
+ * (mvf_mig.c) uses devmem_ptr directly and never sees the trap.
  */
 
 #include "qemu/osdep.h"
@@ -47,12 +54,67 @@ uint32_t mvf_vf_state_flags(MvfVfState *vf)
            (vf->frozen ? MVF_VHCA_STATE_FROZEN : 0);
 }
 
+uint16_t mvf_vf_vhca_id(MvfVfState *vf)
+{
+    return pcie_sriov_vf_number(PCI_DEVICE(vf)) + 1;
+}
+
 void mvf_vf_set_frozen(MvfVfState *vf, bool frozen)
 {
+    if (frozen == vf->frozen) {
+        return;
+    }
     vf->frozen = frozen;
-    /* a frozen function ignores writes to its memory BAR as well */
-    memory_region_set_readonly(&vf->devmem, frozen);
+    if (frozen) {
+        /* the first access of this freeze period is reported */
+        vf->frozen_event_armed = true;
+    }
+    memory_region_set_enabled(&vf->frozen_trap, frozen);
 }
+
+/* An access reached the frozen function: count it, report the first one */
+static void mvf_vf_trap(MvfVfState *vf)
+{
+    PCIDevice *dev = PCI_DEVICE(vf);
+
+    if (vf->frozen_accesses != UINT32_MAX) {
+        vf->frozen_accesses++;
+    }
+    if (vf->frozen_event_armed) {
+        vf->frozen_event_armed = false;
+        vf->frozen_event_pending = true;
+        mvf_cmd_vf_event(MVF_PF(pcie_sriov_get_pf(dev)));
+    }
+}
+
+static uint64_t mvf_vf_trap_read(void *opaque, hwaddr addr, unsigned size)
+{
+    mvf_vf_trap(opaque);
+    return UINT64_MAX;
+}
+
+static void mvf_vf_trap_write(void *opaque, hwaddr addr, uint64_t val,
+                              unsigned size)
+{
+    mvf_vf_trap(opaque);
+}
+
+/* Any size and alignment the RAM under it takes, one count per access */
+static const MemoryRegionOps mvf_vf_trap_ops = {
+    .read = mvf_vf_trap_read,
+    .write = mvf_vf_trap_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+};
 
 void mvf_vf_suspend(MvfVfState *vf, uint32_t mode, MvfCmdResult *r)
 {
@@ -119,9 +181,8 @@ static uint32_t mvf_vf_status(MvfVfState *vf)
            vf->live.qp_error;
 }
 
-static uint64_t mvf_vf_mmio_read(void *opaque, hwaddr addr, unsigned size)
+static uint32_t mvf_vf_reg_read(MvfVfState *vf, hwaddr addr)
 {
-    MvfVfState *vf = opaque;
     MvfVfLive *l = &vf->live;
 
     if (addr >= MVF_VF_REG_CNT_BASE &&
@@ -195,17 +256,10 @@ static void mvf_vf_set_log_size(MvfQueue *q, uint32_t val, const char *name)
     q->log_size = val;
 }
 
-static void mvf_vf_mmio_write(void *opaque, hwaddr addr, uint64_t val64,
-                              unsigned size)
+static void mvf_vf_reg_write(MvfVfState *vf, hwaddr addr, uint32_t val)
 {
-    MvfVfState *vf = opaque;
     MvfVfLive *l = &vf->live;
-    uint32_t val = val64;
 
-    if (vf->frozen) {
-        /* a frozen function does not change: the write is dropped */
-        return;
-    }
     if (addr >= MVF_VF_REG_SCRATCH_BASE &&
         addr < MVF_VF_REG_SCRATCH(MVF_VF_NUM_SCRATCH)) {
         l->scratch[(addr - MVF_VF_REG_SCRATCH_BASE) / 4] = val;
@@ -280,6 +334,42 @@ static void mvf_vf_mmio_write(void *opaque, hwaddr addr, uint64_t val64,
     }
 }
 
+/*
+ * The registers are 32 bits wide; a 64-bit access is two of them, low word
+ * first, but one access for the frozen trap.
+ */
+static uint64_t mvf_vf_mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    MvfVfState *vf = opaque;
+    uint64_t val;
+
+    if (vf->frozen) {
+        mvf_vf_trap(vf);
+        return UINT64_MAX;
+    }
+    val = mvf_vf_reg_read(vf, addr);
+    if (size == 8) {
+        val |= (uint64_t)mvf_vf_reg_read(vf, addr + 4) << 32;
+    }
+    return val;
+}
+
+static void mvf_vf_mmio_write(void *opaque, hwaddr addr, uint64_t val,
+                              unsigned size)
+{
+    MvfVfState *vf = opaque;
+
+    if (vf->frozen) {
+        /* a frozen function does not change: the write is dropped */
+        mvf_vf_trap(vf);
+        return;
+    }
+    mvf_vf_reg_write(vf, addr, val);
+    if (size == 8) {
+        mvf_vf_reg_write(vf, addr + 4, val >> 32);
+    }
+}
+
 static const MemoryRegionOps mvf_vf_mmio_ops = {
     .read = mvf_vf_mmio_read,
     .write = mvf_vf_mmio_write,
@@ -290,7 +380,7 @@ static const MemoryRegionOps mvf_vf_mmio_ops = {
     },
     .impl = {
         .min_access_size = 4,
-        .max_access_size = 4,
+        .max_access_size = 8,
     },
 };
 
@@ -315,9 +405,17 @@ static void mvf_vf_realize(PCIDevice *dev, Error **errp)
         return;
     }
     vf->devmem_ptr = memory_region_get_ram_ptr(&vf->devmem);
+    memory_region_init(&vf->devmem_bar, OBJECT(vf), "mvf-vf-bar2",
+                       vf->devmem_size);
+    memory_region_add_subregion(&vf->devmem_bar, 0, &vf->devmem);
+    memory_region_init_io(&vf->frozen_trap, OBJECT(vf), &mvf_vf_trap_ops, vf,
+                          "mvf-vf-frozen-trap", vf->devmem_size);
+    memory_region_set_enabled(&vf->frozen_trap, false);
+    memory_region_add_subregion_overlap(&vf->devmem_bar, 0, &vf->frozen_trap,
+                                        1);
     pci_register_bar(dev, MVF_VF_DEVMEM_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY |
                      PCI_BASE_ADDRESS_MEM_TYPE_64 |
-                     PCI_BASE_ADDRESS_MEM_PREFETCH, &vf->devmem);
+                     PCI_BASE_ADDRESS_MEM_PREFETCH, &vf->devmem_bar);
 
     if (pcie_endpoint_cap_init(dev, MVF_VF_EXP_OFFSET) < 0) {
         error_setg(errp, "mvf-vf: cannot add the PCIe capability");
@@ -369,6 +467,9 @@ static void mvf_vf_reset_hold(Object *obj, ResetType type)
         mvf_vf_clear_devmem(vf);
     }
     vf->frozen = false;
+    vf->frozen_accesses = 0;
+    vf->frozen_event_armed = false;
+    vf->frozen_event_pending = false;
 }
 
 static const VMStateDescription mvf_vf_vmstate = {
