@@ -33,7 +33,10 @@ typedef struct MvfCmdResult {
     uint8_t status;
     uint32_t syndrome;
     uint32_t out[4];
+    bool sync_cpus;         /* complete only after every vCPU synced */
 } MvfCmdResult;
+
+typedef struct MvfCpuSync MvfCpuSync;
 
 typedef struct MvfQueue {
     uint64_t base;
@@ -97,6 +100,16 @@ struct MvfPfState {
     uint32_t eq_pi;
     uint32_t eq_ci;
     bool vf_events;         /* a VF may have frozen_event_pending set */
+
+    /*
+     * A command executed but not yet written back: a freeze waits until
+     * every vCPU has run the TLB flush of the memory map change
+     * (mvf_cmd.c, mvf_cmd_sync_cpus()).
+     */
+    MvfCpuSync *cpu_sync;   /* the wait in progress, or NULL */
+    bool held;
+    struct mvf_cmd_entry held_entry;
+    MvfCmdResult held_result;
 };
 
 static inline void mvf_cmd_fail(MvfCmdResult *r, uint8_t status,
@@ -121,6 +134,7 @@ void mvf_cmd_ctrl_write(MvfPfState *pf, uint32_t val);
 void mvf_cmd_doorbell(MvfPfState *pf, uint16_t pi);
 void mvf_cmd_eq_ci_write(MvfPfState *pf, uint32_t ci);
 void mvf_cmd_bh(void *opaque);
+void mvf_cmd_exit(MvfPfState *pf);
 void mvf_cmd_query_caps(MvfPfState *pf, MvfCmdResult *r);
 void mvf_cmd_vf_event(MvfPfState *pf);
 

@@ -8,6 +8,9 @@
  * (status, syndrome, out, then @own cleared) and may post a completion event
  * on the event queue, followed by MSI-X vector MVF_PF_EQ_VECTOR.
  *
+ * A SUSPEND_VHCA that freezes a VF is written back only once every vCPU
+ * has caught up with the memory map change that put the VF's frozen trap
+ * over its BAR2 (mvf_cmd_sync_cpus()); later entries wait behind it.
  * The event queue also carries MVF_EVENT_FROZEN_ACCESS events of the VFs
  * (mvf_vf.c), posted here by the bottom half before and after the
  * commands it runs.
@@ -17,10 +20,73 @@
 #include "qemu/log.h"
 #include "qemu/atomic.h"
 #include "qemu/main-loop.h"
+#include "hw/core/cpu.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/msix.h"
 #include "hw/pci/pcie_sriov.h"
 #include "mvf.h"
+
+/*
+ * Waiting for the vCPUs.  Under TCG a vCPU keeps TLB entries that map a
+ * VF's BAR2 straight onto its RAM until it runs the flush that
+ * tcg_commit() queued for it when the frozen trap was enabled; a vCPU
+ * thread that the host preempted in the middle of a translation block
+ * could store through such an entry long after the freeze.  Work items run
+ * on a vCPU in the order they were queued, so once an empty one queued
+ * after the map change has run on every vCPU, none of them can bypass the
+ * trap any more.  (KVM updates its memory slots synchronously; there the
+ * wait costs one exit per vCPU.)  The items run with the BQL held, as
+ * everything here does.
+ */
+struct MvfCpuSync {
+    MvfPfState *pf;         /* NULL once the PF no longer waits */
+    unsigned remaining;     /* work items not yet run, + 1 while queueing */
+};
+
+static void mvf_cmd_cpu_synced(CPUState *cpu, run_on_cpu_data data)
+{
+    MvfCpuSync *sync = data.host_ptr;
+
+    assert(bql_locked());
+    if (--sync->remaining) {
+        return;
+    }
+    if (sync->pf) {
+        sync->pf->cpu_sync = NULL;
+        qemu_bh_schedule(sync->pf->cmd_bh);
+    }
+    g_free(sync);
+}
+
+static void mvf_cmd_sync_cpus(MvfPfState *pf)
+{
+    MvfCpuSync *sync = g_new0(MvfCpuSync, 1);
+    CPUState *cpu;
+
+    sync->pf = pf;
+    sync->remaining = 1;
+    pf->cpu_sync = sync;
+    CPU_FOREACH(cpu) {
+        sync->remaining++;
+        async_run_on_cpu(cpu, mvf_cmd_cpu_synced, RUN_ON_CPU_HOST_PTR(sync));
+    }
+    mvf_cmd_cpu_synced(NULL, RUN_ON_CPU_HOST_PTR(sync));
+}
+
+/* Forget an executed command that waits for its write-back */
+static void mvf_cmd_drop_held(MvfPfState *pf)
+{
+    if (pf->cpu_sync) {
+        pf->cpu_sync->pf = NULL;    /* its work items only free it */
+        pf->cpu_sync = NULL;
+    }
+    pf->held = false;
+}
+
+void mvf_cmd_exit(MvfPfState *pf)
+{
+    mvf_cmd_drop_held(pf);
+}
 
 /* Called by a VF with a frozen access event to post */
 void mvf_cmd_vf_event(MvfPfState *pf)
@@ -29,12 +95,16 @@ void mvf_cmd_vf_event(MvfPfState *pf)
     qemu_bh_schedule(pf->cmd_bh);
 }
 
-/* The command interface stops: VF events not posted yet are dropped */
+/*
+ * The command interface stops: forget the executed command waiting for its
+ * write-back and the VF events not posted yet (their event queue is gone)
+ */
 static void mvf_cmd_stop(MvfPfState *pf)
 {
     PCIDevice *dev = PCI_DEVICE(pf);
     uint16_t i, n = pcie_sriov_num_vfs(dev);
 
+    mvf_cmd_drop_held(pf);
     for (i = 0; i < n; i++) {
         MVF_VF(pcie_sriov_get_vf_at_index(dev, i))->frozen_event_pending =
             false;
@@ -379,6 +449,15 @@ static bool mvf_cmd_one(MvfPfState *pf)
     struct mvf_cmd_entry e;
     MvfCmdResult r = { 0 };
 
+    if (pf->cpu_sync) {
+        return false;           /* resumed when the vCPUs synced */
+    }
+    if (pf->held) {
+        /* executed before the wait, event room checked then */
+        pf->held = false;
+        return mvf_cmd_write_back(pf, &pf->held_entry, &pf->held_result);
+    }
+
     if (pci_dma_read(dev, addr, &e, sizeof(e)) != MEMTX_OK) {
         mvf_cmd_fatal(pf, "cannot read a command entry");
         return false;
@@ -395,13 +474,20 @@ static bool mvf_cmd_one(MvfPfState *pf)
 
     mvf_cmd_execute(pf, &e, &r);
 
+    if (r.sync_cpus) {
+        pf->held_entry = e;
+        pf->held_result = r;
+        pf->held = true;
+        mvf_cmd_sync_cpus(pf);
+        return false;
+    }
     return mvf_cmd_write_back(pf, &e, &r);
 }
 
-/* Post pending VF events */
+/* Post pending VF events, unless a command holds the room of its event */
 static bool mvf_cmd_vf_events(MvfPfState *pf)
 {
-    if (!(pf->status & MVF_PF_STATUS_READY) || !pf->vf_events) {
+    if (!(pf->status & MVF_PF_STATUS_READY) || !pf->vf_events || pf->held) {
         return true;
     }
     return mvf_cmd_post_vf_events(pf);

@@ -232,6 +232,7 @@ static void mvf_pf_exit(PCIDevice *dev)
 {
     MvfPfState *pf = MVF_PF(dev);
 
+    mvf_cmd_exit(pf);
     qemu_bh_delete(pf->cmd_bh);
     pcie_sriov_pf_exit(dev);
     pcie_aer_exit(dev);

@@ -133,6 +133,8 @@ void mvf_vf_suspend(MvfVfState *vf, uint32_t mode, MvfCmdResult *r)
         }
         if (!vf->frozen) {
             mvf_vf_set_frozen(vf, true);
+            /* done once no vCPU can bypass frozen_trap (see mvf_cmd.c) */
+            r->sync_cpus = true;
         }
         break;
     default:
