@@ -191,8 +191,10 @@ def msix_enable(q, bus, devfn, table_bar, vectors, base_addr):
 
 
 class Bench:
-    def __init__(self, extra=''):
-        self.q = q = QTest(['-device', 'pcie-root-port,id=rp1,chassis=1,addr=2',
+    def __init__(self, extra='', pre=()):
+        self.frozen_events = []     # (vhca_id, data) of FROZEN_ACCESS events
+        self.q = q = QTest(list(pre) +
+                           ['-device', 'pcie-root-port,id=rp1,chassis=1,addr=2',
                             '-device', 'mvf-pf,bus=rp1,devmem-size=%d%s'
                             % (DEVMEM, extra)])
         # MCH: ECAM at 0xb0000000, 256 buses
@@ -276,17 +278,32 @@ class Bench:
             self.q.step()
         return None
 
-    def next_event(self):
+    def next_event(self, frozen=False):
+        # FROZEN_ACCESS events go to self.frozen_events unless @frozen
         q = self.q
-        slot = EQ + 16 * (self.eq_ci & ((1 << self.eq_log) - 1))
-        phase = ((self.eq_ci >> self.eq_log) & 1) ^ 1
-        e = q.read(slot, 16)
-        t, ph, vh, tok, idx, data = struct.unpack('<BBHHHQ', e)
-        if ph != phase:
-            return None
-        self.eq_ci += 1
-        q.wl(PF_BAR0 + MVF_PF_REG_EQ_CI, self.eq_ci)
-        return t, vh, tok, idx, data
+        while True:
+            slot = EQ + 16 * (self.eq_ci & ((1 << self.eq_log) - 1))
+            phase = ((self.eq_ci >> self.eq_log) & 1) ^ 1
+            e = q.read(slot, 16)
+            t, ph, vh, tok, idx, data = struct.unpack('<BBHHHQ', e)
+            if ph != phase:
+                return None
+            self.eq_ci += 1
+            q.wl(PF_BAR0 + MVF_PF_REG_EQ_CI, self.eq_ci)
+            if t == MVF_EVENT_FROZEN_ACCESS and not frozen:
+                check(tok == 0 and idx == 0, 'FROZEN_ACCESS token/index 0')
+                self.frozen_events.append((vh, data))
+                continue
+            return t, vh, tok, idx, data
+
+    def take_frozen_events(self):
+        # every FROZEN_ACCESS event posted so far, consumed
+        for _ in range(5):
+            self.q.step()
+        while self.next_event() is not None:
+            pass
+        ev, self.frozen_events = self.frozen_events, []
+        return ev
 
     def run(self, op, vhca=0, **kw):
         slot = self.post(op, vhca, **kw)
@@ -447,21 +464,142 @@ def test_states(b):
     eq(mig_state(b, 1)[1], MVF_VHCA_STATE_QUIESCED | MVF_VHCA_STATE_FROZEN,
        'frozen')
     resume(b, 1, I, MVF_CMD_STAT_BAD_STATE, MVF_SYND_STILL_FROZEN)
-    # frozen: register and devmem writes are dropped
+    # frozen: register and devmem accesses are trapped (test_frozen_trap)
     q = b.q
-    old = q.rl(vf_bar(1) + MVF_VF_REG_SCRATCH(0))
-    q.wl(vf_bar(1) + MVF_VF_REG_SCRATCH(0), old ^ 0xffff)
-    eq(q.rl(vf_bar(1) + MVF_VF_REG_SCRATCH(0)), old, 'frozen scratch')
-    oldm = q.rl(vf_mem(1) + 64)
-    q.wl(vf_mem(1) + 64, oldm ^ 0xffff)
-    eq(q.rl(vf_mem(1) + 64), oldm, 'frozen devmem')
+    q.wl(vf_bar(1) + MVF_VF_REG_SCRATCH(0), 0x1234)
+    eq(q.rl(vf_bar(1) + MVF_VF_REG_SCRATCH(0)), 0xffffffff, 'frozen scratch')
+    q.wl(vf_mem(1) + 64, 0x1234)
+    eq(q.rl(vf_mem(1) + 64), 0xffffffff, 'frozen devmem')
     resume(b, 1, R)
+    eq(q.rl(vf_bar(1) + MVF_VF_REG_SCRATCH(0)), 0, 'frozen write dropped')
+    eq(q.rl(vf_mem(1) + 64), 0, 'frozen devmem write dropped')
+    ev = b.take_frozen_events()
+    eq([v for v, _ in ev], [1], 'one FROZEN_ACCESS event for VF1')
+    check(all(1 <= d <= 4 for _, d in ev), 'event data %r' % (ev,))
     resume(b, 1, R)
     resume(b, 1, I)
     resume(b, 1, I)
     eq(mig_state(b, 1)[1], 0, 'live again')
     q.wl(vf_bar(1) + MVF_VF_REG_SCRATCH(0), 0x5a5a)
     eq(q.rl(vf_bar(1) + MVF_VF_REG_SCRATCH(0)), 0x5a5a, 'scratch rw')
+
+
+def frozen_count(b, vhca):
+    return b.expect(0, 0, MVF_CMD_QUERY_VHCA_MIGRATION_STATE, vhca)[3]
+
+
+def flr(b, i):
+    q = b.q
+    exp = find_cap(q, 1, i, 0x10)
+    q.ww(cfg(1, i, exp + 8), q.rw(cfg(1, i, exp + 8)) | 0x8000)
+
+
+def test_frozen_trap(b):
+    """Every access that reaches a frozen VF's BAR0/BAR2 is trapped."""
+    q = b.q
+    I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
+    r1, m1 = vf_bar(1), vf_mem(1)
+    pattern = bytes((i * 7) & 0xff for i in range(4096))
+    q.write(m1 + 0x1000, pattern)
+    q.wl(r1 + MVF_VF_REG_SCRATCH(1), 0x600d)
+    n = 4       # test_states' accesses: kept until a function reset
+    eq(frozen_count(b, 1), n, 'count of the earlier freeze kept')
+    suspend(b, 1, I)
+    suspend(b, 1, R)
+    eq(frozen_count(b, 1), n, 'freezing is no access')
+    before = save_image(b, 1)
+
+    # CPU accesses, each counted once whatever its size
+    eq(q.rl(r1 + MVF_VF_REG_SCRATCH(1)), 0xffffffff, 'BAR0 read all-ones')
+    q.wl(r1 + MVF_VF_REG_SCRATCH(1), 0xbad)
+    eq(q.rq(r1 + MVF_VF_REG_CNT(0)), (1 << 64) - 1, 'BAR0 readq all-ones')
+    q.wq(r1 + MVF_VF_REG_SCRATCH(2), 0x1111222233334444)
+    q.wl(r1 + MVF_VF_REG_CTRL, MVF_VF_CTRL_QP_ENABLE)
+    n += 5
+    eq(q.rl(m1 + 64), 0xffffffff, 'BAR2 read all-ones')
+    q.wl(m1 + 64, 0x1234)
+    q.wb(m1 + 3, 0x55)
+    eq(q.rw(m1 + 5), 0xffff, 'BAR2 unaligned read all-ones')
+    q.wq(m1 + 0x1008, 0)
+    n += 5
+    q.write(m1 + 0x1000, b'\0' * 4096)       # 512 accesses of 8 bytes
+    eq(q.read(m1 + 0x1000, 64), b'\xff' * 64, 'BAR2 block read all-ones')
+    n += 512 + 8
+    # neither MSI-X nor config space is trapped
+    eq(q.rl(VF_MSIX + 8), 0xabc0, 'MSI-X table readable while frozen')
+    eq(q.rb(cfg(1, 1, 8)), MVF_PCI_REVISION,
+       'config space readable while frozen')
+    eq(frozen_count(b, 1), n, 'frozen_accesses after CPU accesses')
+
+    # a peer's DMA reaches the frozen BAR2 and is trapped the same way
+    qp2 = Qp(b, 2, 0x600000)
+    q.write(vf_mem(2), b'\xa5' * 256)
+    qp2.send(MVF_WQE_DEVMEM_READ, 256, m1 + 0x1000, 0, wr_id=1)
+    qp2.send(MVF_WQE_DEVMEM_WRITE, 128, m1 + 0x1100, 0x100, wr_id=2)
+    c = qp2.poll(2)
+    eq([(x['wr_id'], x['status'], x['byte_cnt']) for x in c],
+       [(1, 0, 256), (2, 0, 128)], 'peer DMA completes')
+    eq(q.read(vf_mem(2) + 0x100, 128), b'\xff' * 128,
+       'peer DMA read of a frozen BAR2 gets all-ones')
+    n += 256 // 8 + 128 // 8
+    eq(frozen_count(b, 1), n, 'frozen_accesses after peer DMA')
+    ev = b.take_frozen_events()
+    eq([v for v, _ in ev], [1], 'one FROZEN_ACCESS event per freeze')
+    check(all(1 <= d <= n for _, d in ev), 'event data %r' % (ev,))
+
+    # nothing of the VF changed: its image is byte for byte the same
+    check(save_image(b, 1) == before, 'image identical after the accesses')
+    resume(b, 1, R)
+    eq(q.rl(r1 + MVF_VF_REG_SCRATCH(1)), 0x600d, 'BAR0 writes dropped')
+    eq(q.rl(r1 + MVF_VF_REG_SCRATCH(2)), 0, 'BAR0 writeq dropped')
+    eq(q.rl(r1 + MVF_VF_REG_CTRL), 0, 'CTRL write dropped')
+    eq(q.read(m1 + 0x1000, 4096), pattern, 'BAR2 writes dropped')
+    eq(q.rl(m1 + 64), 0, 'BAR2 writel dropped')
+    eq(frozen_count(b, 1), n, 'thawed: count kept, live accesses free')
+
+    # the count saturates at 2^32 - 1 (not reached here); a new freeze
+    # period reports its first access again
+    suspend(b, 1, R)
+    q.rl(m1)
+    resume(b, 1, R)
+    eq(frozen_count(b, 1), n + 1, 'counts across freeze periods')
+    eq([v for v, _ in b.take_frozen_events()], [1],
+       'a new freeze period posts a new event')
+
+    # an event waits for room in a full event queue
+    b.pf_enable(cmdq_log=3, eq_log=2)
+    suspend(b, 1, R)
+    for _ in range(4):
+        b.post(MVF_CMD_NOP)
+    for _ in range(5):
+        q.step()
+    q.rl(r1)
+    for _ in range(5):
+        q.step()
+    for i in range(4):
+        ev = b.next_event(frozen=True)
+        check(ev is not None and ev[0] == MVF_EVENT_CMD_DONE,
+              'EQ full of CMD_DONE %d: %r' % (i, ev))
+    for _ in range(5):
+        q.step()
+    ev = b.next_event(frozen=True)
+    check(ev is not None and ev[:2] == (MVF_EVENT_FROZEN_ACCESS, 1),
+          'FROZEN_ACCESS posted once the EQ has room: %r' % (ev,))
+    b.pf_enable()
+    resume(b, 1, R)
+    resume(b, 1, I)
+
+    # FLR and VF enable clear the count
+    flr(b, 1)
+    eq(frozen_count(b, 1), 0, 'FLR clears frozen_accesses')
+    suspend(b, 2, I)
+    suspend(b, 2, R)
+    q.rl(vf_bar(2))
+    eq(frozen_count(b, 2), 1, 'VF2 counts its own')
+    eq(b.take_frozen_events(), [(2, 1)], 'VF2 event names vhca 2')
+    b.enable_vfs(2)
+    eq(frozen_count(b, 2), 0, 'VF enable clears frozen_accesses')
+    eq(mig_state(b, 2)[1], 0, 'VF enable thaws')
 
 
 class Qp:
@@ -608,6 +746,18 @@ def sgl_table(b, addr, elems):
     return addr, 16 * len(elems)
 
 
+SAVE_BUF = 0xc000000
+
+
+def save_image(b, vhca):
+    # SAVE a frozen VF into SAVE_BUF and return the image
+    sgl, slen = sgl_table(b, SCR + 0x7f00, [(SAVE_BUF, IMG_SIZE, 0)])
+    out = b.expect(0, 0, MVF_CMD_SAVE_VHCA_STATE, vhca, sgl=sgl,
+                   sgl_len=slen, data_len=IMG_SIZE)
+    eq(out[0], IMG_SIZE, 'SAVE vhca %d size' % vhca)
+    return b.q.read(SAVE_BUF, IMG_SIZE)
+
+
 def test_migration(b, qp1):
     q = b.q
     I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
@@ -681,6 +831,8 @@ def test_migration(b, qp1):
 
     ibuf = 0x8000000
     isgl, islen = sgl_table(b, SCR + 0x7c00, [(ibuf, IMG_SIZE + 64, 0)])
+    # a frozen VF cannot be read: a rejected LOAD must leave its image as is
+    vf2_img = save_image(b, 2)
 
     def load(image, want_stat, want_synd, what, fix_crc=True, n=None):
         image = bytearray(image)
@@ -693,10 +845,7 @@ def test_migration(b, qp1):
                             data_len=len(image) if n is None else n)
         eq((st, sy), (want_stat, want_synd), 'LOAD ' + what)
         if want_stat:
-            eq(q.rl(vf_bar(2) + MVF_VF_REG_SCRATCH(3)), 0xdead,
-               'VF2 untouched after ' + what)
-            eq(q.read(vf_mem(2), 12), b'vf2 own data',
-               'VF2 devmem untouched after ' + what)
+            check(save_image(b, 2) == vf2_img, 'VF2 untouched after ' + what)
 
     def patched(off, fmt, val):
         x = bytearray(img)
@@ -737,15 +886,10 @@ def test_migration(b, qp1):
     regs, queues = img[64:152], img[152:240]
     load(img[:64] + queues + regs + img[240:], 0, 0, 'reordered sections')
     load(img, 0, 0, 'good image')
-    eq([q.rl(vf_bar(2) + MVF_VF_REG_SCRATCH(i)) for i in range(16)],
-       [0x1000 + i for i in range(16)], 'scratch after LOAD')
-    eq(q.read(vf_mem(2) + 0x10000, 1000), b'migrate me' * 100,
-       'devmem after LOAD')
-    eq([q.rl(vf_bar(2) + MVF_VF_REG_CNT(i)) for i in range(8)], cnt1,
-       'counters after LOAD')
-    eq(q.rl(vf_bar(2) + MVF_VF_REG_SQ_CI), sq_ci, 'SQ_CI after LOAD')
-    eq(q.rl(vf_bar(2) + MVF_VF_REG_STATUS),
-       MVF_VF_STATUS_QUIESCED | MVF_VF_STATUS_FROZEN, 'VF2 still frozen')
+    eq(mig_state(b, 2)[1], MVF_VHCA_STATE_QUIESCED | MVF_VHCA_STATE_FROZEN,
+       'VF2 still frozen')
+    eq(save_image(b, 2)[64:], bytes(img[64:]), 'VF2 saves what it loaded')
+    check(not b.take_frozen_events(), 'no access reached a frozen VF')
     # resume the destination; the source is reset as a VMM would
     b.q.ww(cfg(1, 1, find_cap(q, 1, 1, 0x10) + 8),
            q.rw(cfg(1, 1, find_cap(q, 1, 1, 0x10) + 8)) | 0x8000)
@@ -754,6 +898,15 @@ def test_migration(b, qp1):
     eq([q.rl(vf_bar(1) + MVF_VF_REG_CNT(i)) for i in range(8)], [0] * 8,
        'VF1 FLR zeroes counters')
     resume(b, 2, R)
+    eq([q.rl(vf_bar(2) + MVF_VF_REG_SCRATCH(i)) for i in range(16)],
+       [0x1000 + i for i in range(16)], 'scratch after LOAD')
+    eq(q.read(vf_mem(2) + 0x10000, 1000), b'migrate me' * 100,
+       'devmem after LOAD')
+    eq([q.rl(vf_bar(2) + MVF_VF_REG_CNT(i)) for i in range(8)], cnt1,
+       'counters after LOAD')
+    eq(q.rl(vf_bar(2) + MVF_VF_REG_SQ_CI), sq_ci, 'SQ_CI after LOAD')
+    eq(q.rl(vf_bar(2) + MVF_VF_REG_STATUS), MVF_VF_STATUS_QUIESCED,
+       'VF2 thawed, still quiesced')
     resume(b, 2, I)
     qp2.sq_pi, qp2.rq_pi = qp1.sq_pi, qp1.rq_pi
     qp2.sq, qp2.rq, qp2.cq, qp2.cq_ci = qp1.sq, qp1.rq, qp1.cq, qp1.cq_ci
@@ -781,12 +934,98 @@ def test_vf_disable(b):
     eq(q.rw(cfg(1, 0, b.sriov + 8)) & 1, 0, 'PF FLR disables VFs')
 
 
+VTD = 0xfed90000            # q35's intel-iommu registers
+VTD_GCMD, VTD_GSTS, VTD_RTADDR, VTD_FSTS = 0x18, 0x1c, 0x20, 0x34
+VTD_TE, VTD_SRTP = 1 << 31, 1 << 30
+
+
+class Vtd:
+    """Legacy-mode VT-d tables for bus 1: the PF passes through, VF2 gets a
+    4-level second-level page table."""
+
+    def __init__(self, b, base=0x18000000):
+        self.q, self.next = b.q, base
+        self.rt, self.ct, self.pml4 = self.page(), self.page(), self.page()
+        q = self.q
+        q.wq(self.rt + 16 * 1, self.ct | 1)
+        q.wq(self.ct + 16 * 0, (2 << 2) | 1)            # PF: pass-through
+        q.wq(self.ct + 16 * 0 + 8, 2 | (1 << 8))        # 48-bit, domain 1
+        q.wq(self.ct + 16 * 2, self.pml4 | 1)           # VF2: translated
+        q.wq(self.ct + 16 * 2 + 8, 2 | (2 << 8))        # 48-bit, domain 2
+        q.wq(VTD + VTD_RTADDR, self.rt)
+        q.wl(VTD + VTD_GCMD, VTD_SRTP)
+        check(q.rl(VTD + VTD_GSTS) & VTD_SRTP, 'VT-d root table set')
+        q.wl(VTD + VTD_GCMD, VTD_TE)
+        check(q.rl(VTD + VTD_GSTS) & VTD_TE, 'VT-d translation enabled')
+
+    def page(self):
+        a, self.next = self.next, self.next + 0x1000
+        self.q.memset(a, 0x1000)
+        return a
+
+    def map(self, iova, pa, n=1):
+        q = self.q
+        for i in range(n):
+            va, t = iova + 0x1000 * i, self.pml4
+            for shift in (39, 30, 21):
+                e = t + 8 * ((va >> shift) & 0x1ff)
+                v = q.rq(e)
+                if not v & 1:
+                    v = self.page() | 3
+                    q.wq(e, v)
+                t = v & 0xffffffffff000
+            q.wq(t + 8 * ((va >> 12) & 0x1ff), (pa + 0x1000 * i) | 3)
+
+
+def test_iommu():
+    """A peer VF's DMA through the intel-iommu to a frozen VF's BAR2."""
+    b = Bench(pre=['-device', 'intel-iommu,intremap=off,aw-bits=48'])
+    try:
+        q = b.q
+        I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
+        b.pf_enable()
+        b.enable_vfs(2)
+        vtd = Vtd(b)
+        qp2 = Qp(b, 2, 0x700000)
+        vtd.map(0x700000, 0x700000, 16)         # VF2's queues
+        vtd.map(MSI_VF, MSI_VF)                 # its MSI-X message
+        P2P = 0x40000000
+        vtd.map(P2P, vf_mem(1))                 # one page of VF1's BAR2
+        eq(mig_state(b, 1)[1], 0, 'PF commands pass through the IOMMU')
+        suspend(b, 1, I)
+        suspend(b, 1, R)
+        q.write(vf_mem(2), b'\xa5' * 256)
+        qp2.send(MVF_WQE_DEVMEM_READ, 256, P2P, 0, wr_id=1)
+        qp2.send(MVF_WQE_DEVMEM_WRITE, 128, P2P + 0x100, 0x100, wr_id=2)
+        qp2.send(MVF_WQE_DEVMEM_READ, 16, P2P + 0x1000, 0, wr_id=3)
+        c = qp2.poll(3)
+        eq([(x['wr_id'], x['status']) for x in c],
+           [(1, 0), (2, 0), (3, MVF_CQE_STAT_DMA)],
+           'translated P2P DMA trapped; a translation fault is an error CQE')
+        check(q.rl(VTD + VTD_FSTS) != 0, 'the IOMMU recorded the fault')
+        eq(q.read(vf_mem(2) + 0x100, 128), b'\xff' * 128,
+           'translated read of a frozen BAR2 gets all-ones')
+        eq(frozen_count(b, 1), 256 // 8 + 128 // 8,
+           'translated DMA reached the frozen BAR2')
+        eq([v for v, _ in b.take_frozen_events()], [1], 'one event')
+        resume(b, 1, R)
+        eq(q.read(vf_mem(1), 256), b'\0' * 256, 'nothing written while frozen')
+        qp2.send(MVF_WQE_DEVMEM_READ, 256, P2P, 0, wr_id=4)
+        eq([(x['wr_id'], x['status']) for x in qp2.poll(1)], [(4, 0)],
+           'P2P DMA to a live VF')
+        eq(q.read(vf_mem(1), 256), b'\xa5' * 256,
+           'translated DMA lands in the live BAR2')
+    finally:
+        b.q.quit()
+
+
 def main():
     b = Bench()
     try:
         run_all(b)
     finally:
         b.q.quit()
+    test_iommu()
     print('%d checks, %d failed' % (CHECKS, FAILS))
     return 1 if FAILS else 0
 
@@ -798,6 +1037,7 @@ def run_all(b):
     test_eq_full(b)
     b.enable_vfs(2)
     test_states(b)
+    test_frozen_trap(b)
     qp1 = test_qp(b)
     test_migration(b, qp1)
     test_vf_disable(b)
