@@ -120,6 +120,8 @@ const char *mvf_core_syndrome_name(u32 syndrome);
 /* Migration */
 int mvf_core_query_mig_state(struct mvf_core_dev *core, u16 vhca_id,
 			     u64 *size, u32 *state);
+int mvf_core_query_vhca(struct mvf_core_dev *core, u16 vhca_id, u32 *state,
+			u32 *frozen_accesses);
 int mvf_core_suspend(struct mvf_core_dev *core, u16 vhca_id, u32 mode);
 int mvf_core_resume(struct mvf_core_dev *core, u16 vhca_id, u32 mode);
 int __mvf_core_save_async(struct mvf_core_dev *core, u16 vhca_id,

@@ -33,6 +33,38 @@ int mvf_core_query_mig_state(struct mvf_core_dev *core, u16 vhca_id,
 }
 EXPORT_SYMBOL_GPL(mvf_core_query_mig_state);
 
+/**
+ * mvf_core_query_vhca() - ask the device for a VF's state and trap count
+ * @core: core device
+ * @vhca_id: VF (1..TotalVFs)
+ * @state: if not NULL, set to the VF's MVF_VHCA_STATE_* flags
+ * @frozen_accesses: if not NULL, set to the number of accesses to the VF's
+ *	BAR 0 and BAR 2 that the device trapped while the VF was frozen,
+ *	since the VF's last function reset (saturates at U32_MAX; always 0
+ *	on a device older than interface 1.1)
+ *
+ * Runs QUERY_VHCA_MIGRATION_STATE, so both values are the device's own at
+ * the time of the call.  Sleeps.
+ *
+ * Return: 0 or a negative errno (see mvf_core_exec()).
+ */
+int mvf_core_query_vhca(struct mvf_core_dev *core, u16 vhca_id, u32 *state,
+			u32 *frozen_accesses)
+{
+	struct mvf_cmd cmd = { .opcode = MVF_CMD_QUERY_VHCA_MIGRATION_STATE };
+	int ret;
+
+	ret = mvf_core_exec(core, vhca_id, &cmd);
+	if (ret)
+		return ret;
+	if (state)
+		*state = cmd.out[2];
+	if (frozen_accesses)
+		*frozen_accesses = cmd.out[3];
+	return 0;
+}
+EXPORT_SYMBOL_GPL(mvf_core_query_vhca);
+
 static int mvf_core_suspend_resume(struct mvf_core_dev *core, u16 vhca_id,
 				   u16 opcode, u32 mode)
 {
