@@ -560,6 +560,31 @@ int mvf_cmd_exec_pf(struct mvf_core_dev *core, struct mvf_cmd *cmd)
 /* Event queue                                                         */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A VF was accessed while frozen; the device trapped the access and tells
+ * the first one of each freeze period.  Runs in the event queue thread.
+ */
+static void mvf_eq_frozen_access(struct mvf_core_dev *core, u16 vhca_id,
+				 u64 count)
+{
+	struct pci_dev *vf;
+	u32 events;
+
+	if (!mvf_core_vhca_valid(core, vhca_id)) {
+		dev_warn_ratelimited(mvf_dev(core),
+				     "frozen access event for unknown vhca %u\n",
+				     vhca_id);
+		return;
+	}
+	events = atomic_inc_return(&core->vfs[vhca_id - 1].frozen_events);
+	vf = mvf_core_vf_pdev(core, vhca_id);
+	dev_warn_ratelimited(mvf_dev(core),
+			     "VF %s (vhca %u) accessed while frozen: the device trapped %llu access(es), event %u for this VF\n",
+			     vf ? pci_name(vf) : "(gone)", vhca_id, count,
+			     events);
+	pci_dev_put(vf);
+}
+
 static irqreturn_t mvf_eq_thread(int irq, void *data)
 {
 	struct mvf_core_dev *core = data;
@@ -580,6 +605,10 @@ static irqreturn_t mvf_eq_thread(int irq, void *data)
 		case MVF_EVENT_CMD_DONE:
 			mvf_cmd_complete(core, le16_to_cpu(eqe->index),
 					 le16_to_cpu(eqe->token));
+			break;
+		case MVF_EVENT_FROZEN_ACCESS:
+			mvf_eq_frozen_access(core, le16_to_cpu(eqe->vhca_id),
+					     le64_to_cpu(eqe->data));
 			break;
 		default:
 			dev_dbg_ratelimited(mvf_dev(core),
@@ -656,7 +685,11 @@ int mvf_cmd_init(struct mvf_core_dev *core)
 			       MVF_CMDQ_LOG_SIZE_MAX - MVF_CMDQ_LOG_SIZE_MIN + 1));
 	BUILD_BUG_ON(!in_range(MVF_EQ_LOG_SIZE, MVF_EQ_LOG_SIZE_MIN,
 			       MVF_EQ_LOG_SIZE_MAX - MVF_EQ_LOG_SIZE_MIN + 1));
-	/* One event per command: the event queue can never overflow. */
+	/*
+	 * One event per command, so commands alone never fill the event
+	 * queue.  FROZEN_ACCESS events (at most one per VF and freeze) may;
+	 * the device then waits for room, which this thread makes.
+	 */
 	BUILD_BUG_ON(MVF_EQ_LOG_SIZE < MVF_CMDQ_LOG_SIZE);
 
 	spin_lock_init(&q->lock);

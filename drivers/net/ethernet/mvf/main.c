@@ -27,6 +27,7 @@ static void mvf_core_release(struct kref *ref)
 {
 	struct mvf_core_dev *core = container_of(ref, struct mvf_core_dev, ref);
 
+	kfree(core->vfs);
 	bitmap_free(core->vf_open);
 	mutex_destroy(&core->sriov_lock);
 	pci_dev_put(core->pdev);
@@ -109,6 +110,22 @@ EXPORT_SYMBOL_GPL(mvf_core_max_image_size);
 bool mvf_core_vhca_valid(struct mvf_core_dev *core, u16 vhca_id)
 {
 	return vhca_id >= 1 && vhca_id <= core->total_vfs;
+}
+
+/*
+ * The PCI device of the VF addressed by @vhca_id, with a reference the
+ * caller drops with pci_dev_put(), or NULL if it does not exist (SR-IOV
+ * disabled).  Process context.
+ */
+struct pci_dev *mvf_core_vf_pdev(struct mvf_core_dev *core, u16 vhca_id)
+{
+	struct pci_dev *pf = core->pdev, *vf = NULL;
+
+	while ((vf = pci_get_device(pf->vendor, PCI_ANY_ID, vf)))
+		if (vf->is_virtfn && pci_physfn(vf) == pf &&
+		    pci_iov_vf_id(vf) == vhca_id - 1)
+			return vf;
+	return NULL;
 }
 
 /**
@@ -212,7 +229,7 @@ static int mvf_sriov_disable(struct mvf_core_dev *core, bool force)
 static int mvf_sriov_configure(struct pci_dev *pdev, int num_vfs)
 {
 	struct mvf_core_dev *core = pci_get_drvdata(pdev);
-	int ret;
+	int ret, i;
 
 	if (!num_vfs)
 		return mvf_sriov_disable(core, false);
@@ -221,6 +238,8 @@ static int mvf_sriov_configure(struct pci_dev *pdev, int num_vfs)
 		return -EBUSY;
 	if (num_vfs > core->total_vfs)
 		return -ERANGE;
+	for (i = 0; i < num_vfs; i++)
+		atomic_set(&core->vfs[i].frozen_events, 0);
 	ret = pci_enable_sriov(pdev, num_vfs);
 	if (ret) {
 		dev_err(&pdev->dev, "cannot enable %d VFs: %pe\n", num_vfs,
@@ -256,6 +275,7 @@ static int mvf_core_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	struct device *dev = &pdev->dev;
 	struct mvf_core_dev *core;
 	u32 magic, version;
+	unsigned int i;
 	int ret;
 
 	core = kzalloc(sizeof(*core), GFP_KERNEL);
@@ -267,9 +287,15 @@ static int mvf_core_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	BLOCKING_INIT_NOTIFIER_HEAD(&core->nh);
 	core->total_vfs = pci_sriov_get_totalvfs(pdev);
 	core->vf_open = bitmap_zalloc(max(core->total_vfs, 1U), GFP_KERNEL);
-	if (!core->vf_open) {
+	core->vfs = kcalloc(max(core->total_vfs, 1U), sizeof(*core->vfs),
+			    GFP_KERNEL);
+	if (!core->vf_open || !core->vfs) {
 		ret = -ENOMEM;
 		goto err_put;
+	}
+	for (i = 0; i < core->total_vfs; i++) {
+		core->vfs[i].core = core;
+		core->vfs[i].vhca_id = i + 1;
 	}
 
 	ret = pci_enable_device_mem(pdev);

@@ -5,6 +5,7 @@
 #ifndef _MVF_CORE_PRIV_H
 #define _MVF_CORE_PRIV_H
 
+#include <linux/atomic.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
@@ -67,6 +68,14 @@ struct mvf_eq {
 	u32 ci;		/* free running; only the event queue thread uses it */
 };
 
+/* What the core keeps per VF; core->vfs[vhca_id - 1]. */
+struct mvf_core_vf {
+	struct mvf_core_dev *core;
+	u16 vhca_id;
+	/* MVF_EVENT_FROZEN_ACCESS events since SR-IOV was enabled */
+	atomic_t frozen_events;
+};
+
 struct mvf_core_dev {
 	struct pci_dev *pdev;
 	struct kref ref;
@@ -91,6 +100,8 @@ struct mvf_core_dev {
 	unsigned long *vf_open;		/* bit n: vhca n + 1 is open */
 	bool sriov_disabling;
 
+	struct mvf_core_vf *vfs;	/* total_vfs entries, from probe on */
+
 	struct blocking_notifier_head nh;	/* MVF_CORE_EVENT_* */
 };
 
@@ -113,5 +124,6 @@ enum dma_data_direction mvf_img_buf_dir(const struct mvf_img_buf *buf);
 
 /* main.c */
 bool mvf_core_vhca_valid(struct mvf_core_dev *core, u16 vhca_id);
+struct pci_dev *mvf_core_vf_pdev(struct mvf_core_dev *core, u16 vhca_id);
 
 #endif /* _MVF_CORE_PRIV_H */
