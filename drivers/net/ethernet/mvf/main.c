@@ -214,6 +214,7 @@ static int mvf_sriov_disable(struct mvf_core_dev *core, bool force)
 	core->sriov_disabling = true;
 	mutex_unlock(&core->sriov_lock);
 
+	mvf_debugfs_remove_vfs(core);
 	blocking_notifier_call_chain(&core->nh, MVF_CORE_EVENT_SRIOV_DISABLE,
 				     NULL);
 	pci_disable_sriov(pdev);
@@ -249,6 +250,7 @@ static int mvf_sriov_configure(struct pci_dev *pdev, int num_vfs)
 	mutex_lock(&core->sriov_lock);
 	core->num_vfs = num_vfs;
 	mutex_unlock(&core->sriov_lock);
+	mvf_debugfs_add_vfs(core, num_vfs);
 	dev_info(&pdev->dev, "SR-IOV enabled with %d VFs\n", num_vfs);
 	return num_vfs;
 }
@@ -400,7 +402,25 @@ static struct pci_driver mvf_core_driver = {
 	.remove = mvf_core_remove,
 	.sriov_configure = mvf_sriov_configure,
 };
-module_pci_driver(mvf_core_driver);
+
+static int __init mvf_core_init(void)
+{
+	int ret;
+
+	mvf_debugfs_init();
+	ret = pci_register_driver(&mvf_core_driver);
+	if (ret)
+		mvf_debugfs_exit();
+	return ret;
+}
+module_init(mvf_core_init);
+
+static void __exit mvf_core_exit(void)
+{
+	pci_unregister_driver(&mvf_core_driver);
+	mvf_debugfs_exit();
+}
+module_exit(mvf_core_exit);
 
 MODULE_DESCRIPTION("MVF SR-IOV PF core driver");
 MODULE_LICENSE("GPL");

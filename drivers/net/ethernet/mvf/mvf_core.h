@@ -68,12 +68,19 @@ struct mvf_eq {
 	u32 ci;		/* free running; only the event queue thread uses it */
 };
 
+struct dentry;
+
 /* What the core keeps per VF; core->vfs[vhca_id - 1]. */
 struct mvf_core_vf {
 	struct mvf_core_dev *core;
 	u16 vhca_id;
 	/* MVF_EVENT_FROZEN_ACCESS events since SR-IOV was enabled */
 	atomic_t frozen_events;
+	/*
+	 * debugfs directory while SR-IOV is enabled, or NULL.  Created and
+	 * removed under the PF's device lock (sriov_configure, remove).
+	 */
+	struct dentry *dbg_dir;
 };
 
 struct mvf_core_dev {
@@ -125,5 +132,19 @@ enum dma_data_direction mvf_img_buf_dir(const struct mvf_img_buf *buf);
 /* main.c */
 bool mvf_core_vhca_valid(struct mvf_core_dev *core, u16 vhca_id);
 struct pci_dev *mvf_core_vf_pdev(struct mvf_core_dev *core, u16 vhca_id);
+
+/* debugfs.c */
+#ifdef CONFIG_DEBUG_FS
+void mvf_debugfs_init(void);
+void mvf_debugfs_exit(void);
+void mvf_debugfs_add_vfs(struct mvf_core_dev *core, int num_vfs);
+void mvf_debugfs_remove_vfs(struct mvf_core_dev *core);
+#else
+static inline void mvf_debugfs_init(void) {}
+static inline void mvf_debugfs_exit(void) {}
+static inline void mvf_debugfs_add_vfs(struct mvf_core_dev *core,
+				       int num_vfs) {}
+static inline void mvf_debugfs_remove_vfs(struct mvf_core_dev *core) {}
+#endif
 
 #endif /* _MVF_CORE_PRIV_H */

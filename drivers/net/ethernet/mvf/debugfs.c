@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * MVF PF core driver: debugfs.
+ *
+ * While SR-IOV is enabled, every VF has a directory named by its PCI
+ * address, /sys/kernel/debug/mvf_core/<VF BDF>/, with two read-only files:
+ *
+ *   vhca_state       the VF's MVF_VHCA_STATE_* flags, "0x%x\n"
+ *   frozen_accesses  accesses the device trapped while the VF was frozen,
+ *                    "%u\n"
+ *
+ * Each read runs QUERY_VHCA_MIGRATION_STATE, so it shows what the device
+ * says at that moment.  debugfs waits for running reads before it removes
+ * a file, so a read never outlives the directory (nor SR-IOV).
+ */
+
+#include <linux/debugfs.h>
+#include <linux/pci.h>
+#include <linux/seq_file.h>
+
+#include "mvf_core.h"
+
+static struct dentry *mvf_dbg_root;
+
+static int mvf_dbg_vhca_state_show(struct seq_file *s, void *unused)
+{
+	struct mvf_core_vf *vf = s->private;
+	u32 state;
+	int ret;
+
+	ret = mvf_core_query_vhca(vf->core, vf->vhca_id, &state, NULL);
+	if (ret)
+		return ret;
+	seq_printf(s, "0x%x\n", state);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mvf_dbg_vhca_state);
+
+static int mvf_dbg_frozen_accesses_show(struct seq_file *s, void *unused)
+{
+	struct mvf_core_vf *vf = s->private;
+	u32 count;
+	int ret;
+
+	ret = mvf_core_query_vhca(vf->core, vf->vhca_id, NULL, &count);
+	if (ret)
+		return ret;
+	seq_printf(s, "%u\n", count);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mvf_dbg_frozen_accesses);
+
+/**
+ * mvf_debugfs_add_vfs() - create the directories of newly enabled VFs
+ * @core: core device
+ * @num_vfs: VFs just enabled (vhca 1..@num_vfs)
+ *
+ * Called with the PF's device lock held.  Failures are not fatal: the
+ * driver works without its debugfs files.
+ */
+void mvf_debugfs_add_vfs(struct mvf_core_dev *core, int num_vfs)
+{
+	struct mvf_core_vf *vf;
+	struct pci_dev *vf_pdev;
+	int i;
+
+	for (i = 0; i < num_vfs; i++) {
+		vf = &core->vfs[i];
+		vf_pdev = mvf_core_vf_pdev(core, vf->vhca_id);
+		if (!vf_pdev)
+			continue;
+		debugfs_remove_recursive(vf->dbg_dir);	/* never left, but */
+		vf->dbg_dir = debugfs_create_dir(pci_name(vf_pdev),
+						 mvf_dbg_root);
+		pci_dev_put(vf_pdev);
+		debugfs_create_file("vhca_state", 0444, vf->dbg_dir, vf,
+				    &mvf_dbg_vhca_state_fops);
+		debugfs_create_file("frozen_accesses", 0444, vf->dbg_dir, vf,
+				    &mvf_dbg_frozen_accesses_fops);
+	}
+}
+
+/**
+ * mvf_debugfs_remove_vfs() - remove the directories of all VFs
+ * @core: core device
+ *
+ * Called with the PF's device lock held, before SR-IOV is disabled.  Waits
+ * for reads in progress, which end when their command does.
+ */
+void mvf_debugfs_remove_vfs(struct mvf_core_dev *core)
+{
+	unsigned int i;
+
+	for (i = 0; i < core->total_vfs; i++) {
+		debugfs_remove_recursive(core->vfs[i].dbg_dir);
+		core->vfs[i].dbg_dir = NULL;
+	}
+}
+
+/**
+ * mvf_debugfs_init() - create /sys/kernel/debug/mvf_core
+ */
+void mvf_debugfs_init(void)
+{
+	mvf_dbg_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+}
+
+/**
+ * mvf_debugfs_exit() - remove /sys/kernel/debug/mvf_core
+ */
+void mvf_debugfs_exit(void)
+{
+	debugfs_remove_recursive(mvf_dbg_root);
+	mvf_dbg_root = NULL;
+}
