@@ -142,6 +142,55 @@ int mvf_find_vfs(char bdfs[][MVF_BDF_LEN], int max)
 	return n;
 }
 
+/* ---- mvf_core debugfs ---------------------------------------------------------- */
+
+static int read_debugfs_u32(const char *bdf, const char *name, int base,
+			    uint32_t *val)
+{
+	char path[PATH_MAX], buf[64], *end;
+	unsigned long v;
+	int ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", MVF_DEBUGFS_DIR, bdf, name);
+	f = fopen(path, "r");
+	if (!f) {
+		ret = -errno;
+		vfio_util_err("%s: %s%s", path, strerror(-ret),
+			      ret == -ENOENT ?
+			      " (debugfs not mounted, or mvf_core without it?)" :
+			      "");
+		return ret;
+	}
+	if (!fgets(buf, sizeof(buf), f)) {
+		ret = ferror(f) && errno ? -errno : -EIO;
+		vfio_util_err("%s: cannot read it: %s", path, strerror(-ret));
+		fclose(f);
+		return ret;
+	}
+	fclose(f);
+	errno = 0;
+	v = strtoul(buf, &end, base);
+	if (errno || end == buf || (*end && strcmp(end, "\n")) ||
+	    v > UINT32_MAX) {
+		buf[strcspn(buf, "\n")] = 0;
+		vfio_util_err("%s: unexpected content '%s'", path, buf);
+		return -EINVAL;
+	}
+	*val = v;
+	return 0;
+}
+
+int mvf_vhca_state(const char *bdf, uint32_t *state)
+{
+	return read_debugfs_u32(bdf, "vhca_state", 16, state);
+}
+
+int mvf_frozen_accesses(const char *bdf, uint32_t *count)
+{
+	return read_debugfs_u32(bdf, "frozen_accesses", 10, count);
+}
+
 /* ---- registers -------------------------------------------------------------- */
 
 uint32_t mvf_rd32(struct mvf_vf *vf, uint32_t off)
@@ -1055,4 +1104,103 @@ int mvf_img_parse(const void *img, size_t len, struct mvf_img_info *info,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int mvf_vf_save_stopped(struct mvf_vf *vf, void **img, size_t *len)
+{
+	uint32_t state;
+	int fd = -1, ret;
+
+	ret = vfio_mig_get_state(vf->vdev, &state);
+	if (ret)
+		return ret;
+	if (state != VFIO_DEVICE_STATE_STOP) {
+		vfio_util_err("%s: in %s, not STOP", vf->bdf,
+			      vfio_mig_state_name(state));
+		return -EINVAL;
+	}
+	ret = vfio_mig_set_state(vf->vdev, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+	if (ret)
+		return ret;
+	if (fd < 0) {
+		vfio_util_err("%s: STOP_COPY returned no data fd", vf->bdf);
+		return -EBADF;
+	}
+	ret = vfio_mig_save(fd, vf->devmem_size + (1 << 20), img, len);
+	close(fd);
+	if (ret)
+		return ret;
+	ret = vfio_mig_set_state(vf->vdev, VFIO_DEVICE_STATE_STOP, NULL);
+	if (ret) {
+		free(*img);
+		*img = NULL;
+	}
+	return ret;
+}
+
+int mvf_img_regs(const void *img, size_t len, struct mvf_vf_regs *r,
+		 char *why, size_t why_len)
+{
+	const struct mvf_img_header *h = img;
+	const uint8_t *p = img;
+	const struct mvf_img_regs *regs;
+	const struct mvf_img_queues *q;
+	const uint64_t *cnt;
+	struct mvf_img_info info;
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	if (mvf_img_parse(img, len, &info, why, why_len))
+		return -EINVAL;
+	if (info.sec_len[MVF_IMG_SEC_REGS] < sizeof(*regs) ||
+	    info.sec_len[MVF_IMG_SEC_QUEUES] < sizeof(*q) ||
+	    info.sec_len[MVF_IMG_SEC_COUNTERS] < 8 * MVF_VF_NUM_COUNTERS) {
+		snprintf(why, why_len, "image lacks a register, queue or counter section");
+		return -EINVAL;
+	}
+	regs = (const void *)(p + info.sec_off[MVF_IMG_SEC_REGS] +
+			      MVF_IMG_SECTION_SIZE);
+	q = (const void *)(p + info.sec_off[MVF_IMG_SEC_QUEUES] +
+			   MVF_IMG_SECTION_SIZE);
+	cnt = (const void *)(p + info.sec_off[MVF_IMG_SEC_COUNTERS] +
+			     MVF_IMG_SECTION_SIZE);
+	r->magic = MVF_MAGIC_VF;
+	r->version = le32toh(h->if_version);
+	r->status = le32toh(regs->status);
+	r->ctrl = le32toh(regs->ctrl);
+	for (i = 0; i < MVF_VF_NUM_SCRATCH; i++)
+		r->scratch[i] = le32toh(regs->scratch[i]);
+	r->sq_base = le64toh(q->sq.base);
+	r->rq_base = le64toh(q->rq.base);
+	r->cq_base = le64toh(q->cq.base);
+	r->sq_log = le32toh(q->sq.log_size);
+	r->rq_log = le32toh(q->rq.log_size);
+	r->cq_log = le32toh(q->cq.log_size);
+	r->sq_pi = le32toh(q->sq.pi);
+	r->rq_pi = le32toh(q->rq.pi);
+	r->cq_ci = le32toh(q->cq.ci);
+	r->sq_ci = le32toh(q->sq.ci);
+	r->rq_ci = le32toh(q->rq.ci);
+	r->cq_pi = le32toh(q->cq.pi);
+	r->devmem_size = le64toh(h->devmem_size);
+	for (i = 0; i < MVF_VF_NUM_COUNTERS; i++)
+		r->cnt[i] = le64toh(cnt[i]);
+	return 0;
+}
+
+int mvf_vf_read_regs_stopped(struct mvf_vf *vf, struct mvf_vf_regs *r)
+{
+	char why[256];
+	void *img = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = mvf_vf_save_stopped(vf, &img, &len);
+	if (ret)
+		return ret;
+	ret = mvf_img_regs(img, len, r, why, sizeof(why));
+	if (ret)
+		vfio_util_err("%s: its state image: %s", vf->bdf, why);
+	free(img);
+	return ret;
 }

@@ -76,6 +76,29 @@ int mvf_vf_regs_diff(const struct mvf_vf_regs *a, const struct mvf_vf_regs *b,
 		     const char *a_name, const char *b_name, bool print);
 const char *mvf_counter_name(int i);
 
+/*
+ * While a VF is not running (migration states STOP, STOP_COPY, RESUMING,
+ * ERROR) mvf-vfio-pci revokes all access to its BARs: none of the register
+ * functions above may be used then (an mmap access gets SIGBUS, pread and
+ * pwrite fail with EIO).  What the device is doing meanwhile is seen
+ * through the PF driver, below, or through the VF's state image.
+ */
+
+/* ---- mvf_core debugfs --------------------------------------------------- */
+
+#define MVF_DEBUGFS_DIR		"/sys/kernel/debug/mvf_core"
+
+/*
+ * The PF driver's per-VF debugfs files, MVF_DEBUGFS_DIR/<bdf>/: the device's
+ * MVF_VHCA_STATE_* flags of VF @bdf ("vhca_state", "0x%x") and its frozen
+ * access counter ("frozen_accesses", "%u": accesses that reached its BARs
+ * while frozen, cleared by a function reset).  Both work in every migration
+ * state.  A missing or malformed file is an error (-errno, and a message
+ * that names the file).
+ */
+int mvf_vhca_state(const char *bdf, uint32_t *state);
+int mvf_frozen_accesses(const char *bdf, uint32_t *count);
+
 /* ---- device memory (BAR2) ------------------------------------------- */
 
 /* Pattern: one 64-bit word per 8-byte offset, derived from (seed, offset). */
@@ -206,5 +229,23 @@ int mvf_img_parse(const void *img, size_t len, struct mvf_img_info *info,
 /* CRC-32 of the image with its crc32 field taken as zero. */
 uint32_t mvf_img_crc(const void *img, size_t len);
 void mvf_img_fix_crc(void *img, size_t len);
+
+/*
+ * Take a VF in STOP through a whole save session (STOP -> STOP_COPY, the
+ * stream to EOF, -> STOP) into a malloc'ed image.  The VF ends in STOP
+ * unless an arc fails.
+ */
+int mvf_vf_save_stopped(struct mvf_vf *vf, void **img, size_t *len);
+/*
+ * The registers a state image carries, as mvf_vf_read_regs() would have
+ * read them from the VF that saved it: ctrl, status (QUIESCED and FROZEN
+ * as saved, QP_ERROR), queue bases, sizes and indices, counters, scratch
+ * and devmem_size; magic is MVF_MAGIC_VF and version the image's
+ * if_version.  -EINVAL (and @why) if the image does not parse.
+ */
+int mvf_img_regs(const void *img, size_t len, struct mvf_vf_regs *r,
+		 char *why, size_t why_len);
+/* mvf_vf_read_regs() for a VF in STOP, through mvf_vf_save_stopped(). */
+int mvf_vf_read_regs_stopped(struct mvf_vf *vf, struct mvf_vf_regs *r);
 
 #endif /* _MVF_DEV_H */
