@@ -114,10 +114,24 @@ static void load_all(struct __test_metadata *_metadata, int fd,
 	close(fd);
 }
 
-static uint32_t status_bits(struct mvf_vf *vf)
+/*
+ * Quiesced/frozen as the device reports it (MVF_VHCA_STATE_* and
+ * MVF_VF_STATUS_* use the same bits), through mvf_core's debugfs: in STOP
+ * the VF's BARs are revoked.  While they are not (RUNNING, RUNNING_P2P)
+ * the STATUS register must say the same.
+ */
+static uint32_t status_bits(struct __test_metadata *_metadata,
+			    struct mvf_vf *vf)
 {
-	return mvf_rd32(vf, MVF_VF_REG_STATUS) &
-	       (MVF_VF_STATUS_QUIESCED | MVF_VF_STATUS_FROZEN);
+	const uint32_t mask = MVF_VF_STATUS_QUIESCED | MVF_VF_STATUS_FROZEN;
+	uint32_t vhca = mvf_vhca(_metadata, vf);
+	int64_t s = mvf_state(vf);
+
+	if (s == S_RUNNING || s == S_P2P)
+		EXPECT_EQ(vhca, mvf_rd32(vf, MVF_VF_REG_STATUS) & mask)
+			TH_LOG("STATUS register and debugfs vhca_state disagree in %s",
+			       vfio_mig_state_name(s));
+	return vhca;
 }
 
 /* Put the VF into @s by legal arcs from RUNNING; *fd gets any data fd. */
@@ -178,7 +192,7 @@ TEST_F(mig_state, feature_flags)
 TEST_F(mig_state, reset_state_is_running)
 {
 	ASSERT_EQ(S_RUNNING, mvf_state(self->vf));
-	EXPECT_EQ(0, status_bits(self->vf))
+	EXPECT_EQ(0, status_bits(_metadata, self->vf))
 		TH_LOG("a RUNNING VF must be neither quiesced nor frozen");
 }
 
@@ -199,11 +213,11 @@ TEST_F_TIMEOUT(mig_state, single_arcs, MVF_T_SHORT)
 	mvf_scratch_set(vf, SEED);
 
 	go(_metadata, vf, S_P2P, NULL);
-	EXPECT_EQ(MVF_VF_STATUS_QUIESCED, status_bits(vf))
+	EXPECT_EQ(MVF_VF_STATUS_QUIESCED, status_bits(_metadata, vf))
 		TH_LOG("RUNNING_P2P must quiesce the VF");
 	go(_metadata, vf, S_STOP, NULL);
 	EXPECT_EQ(MVF_VF_STATUS_QUIESCED | MVF_VF_STATUS_FROZEN,
-		  status_bits(vf)) TH_LOG("STOP must freeze the VF");
+		  status_bits(_metadata, vf)) TH_LOG("STOP must freeze the VF");
 	go(_metadata, vf, S_STOP_COPY, &fd);
 	save_all(_metadata, vf, fd, &img, &len);
 	go(_metadata, vf, S_STOP, NULL);
@@ -211,10 +225,10 @@ TEST_F_TIMEOUT(mig_state, single_arcs, MVF_T_SHORT)
 	load_all(_metadata, fd, img, len);
 	go(_metadata, vf, S_STOP, NULL);
 	go(_metadata, vf, S_P2P, NULL);
-	EXPECT_EQ(MVF_VF_STATUS_QUIESCED, status_bits(vf))
+	EXPECT_EQ(MVF_VF_STATUS_QUIESCED, status_bits(_metadata, vf))
 		TH_LOG("STOP -> RUNNING_P2P must thaw but keep quiesced");
 	go(_metadata, vf, S_RUNNING, NULL);
-	EXPECT_EQ(0, status_bits(vf));
+	EXPECT_EQ(0, status_bits(_metadata, vf));
 
 	EXPECT_EQ(0, mvf_devmem_cmp_pattern(vf, 0, FILL, SEED, NULL))
 		TH_LOG("device memory changed across save/load of its own image");
@@ -248,7 +262,7 @@ TEST_F_TIMEOUT(mig_state, combination_arcs, MVF_T_SHORT)
 	EXPECT_EQ(0, memcmp(img, img2, len))
 		TH_LOG("save -> load -> save did not give the same image");
 	go(_metadata, vf, S_RUNNING, NULL);
-	EXPECT_EQ(0, status_bits(vf));
+	EXPECT_EQ(0, status_bits(_metadata, vf));
 	go(_metadata, vf, S_RESUMING, &fd);
 	load_all(_metadata, fd, img, len);
 	go(_metadata, vf, S_RUNNING, NULL);

@@ -476,8 +476,10 @@ int main(int argc, char **argv)
 	check(mvf_devmem_cmp(dst, 4 << 20, late, LATE_LEN, NULL) == 0,
 	      "the DEVMEM_WRITE queued behind the SENDs reached the destination's memory");
 
-	if (mvf_vf_read_regs(src, &r1_after))
-		die("reading the source registers", src->io_err);
+	/* the stopped source's BARs are revoked: ask its state image */
+	ret = mvf_vf_read_regs_stopped(src, &r1_after);
+	if (ret)
+		die("reading the stopped source's state image", ret);
 	check(r1_after.sq_ci == r1.sq_ci && r1_after.cq_pi == r1.cq_pi,
 	      "source (stopped) did not process anything: SQ ci %u, CQ pi %u",
 	      r1_after.sq_ci, r1_after.cq_pi);

@@ -236,8 +236,15 @@ TEST_F_TIMEOUT(migrate, busy_vf, MVF_T_LONG)
 	EXPECT_EQ(qp.rq.pi, r2_after.rq_ci);
 	EXPECT_EQ(qp.cq.ci, r2_after.cq_pi);
 
-	/* 6. VF1, stopped, did nothing; after a reset it is empty */
-	ASSERT_EQ(0, mvf_vf_read_regs(vf1, &r1_after));
+	/*
+	 * 6. VF1, stopped, did nothing; after a reset it is empty.  Its BARs
+	 * are revoked in STOP: its registers are those of its state image.
+	 */
+	ASSERT_EQ(0, mvf_vf_read_regs_stopped(vf1, &r1_after));
+	ASSERT_EQ(VFIO_DEVICE_STATE_STOP, mvf_state(vf1));
+	EXPECT_EQ(MVF_VF_STATUS_QUIESCED | MVF_VF_STATUS_FROZEN,
+		  r1_after.status & (MVF_VF_STATUS_QUIESCED |
+				     MVF_VF_STATUS_FROZEN));
 	EXPECT_EQ(r1.sq_ci, r1_after.sq_ci);
 	EXPECT_EQ(r1.rq_ci, r1_after.rq_ci);
 	EXPECT_EQ(r1.cq_pi, r1_after.cq_pi);

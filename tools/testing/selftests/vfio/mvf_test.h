@@ -173,6 +173,33 @@ static inline int64_t mvf_state(struct mvf_vf *vf)
 	return s;
 }
 
+/*
+ * The VF's MVF_VHCA_STATE_* flags and its frozen access counter, from
+ * mvf_core's debugfs: these work in every migration state, the VF's BARs
+ * only while it runs.  A file that cannot be read fails the test.
+ */
+static inline uint32_t mvf_vhca(struct __test_metadata *_metadata,
+				struct mvf_vf *vf)
+{
+	uint32_t s = 0;
+	int ret = mvf_vhca_state(vf->bdf, &s);
+
+	ASSERT_EQ(0, ret) TH_LOG("cannot read %s/%s/vhca_state: %s",
+				 MVF_DEBUGFS_DIR, vf->bdf, strerror(-ret));
+	return s;
+}
+
+static inline uint32_t mvf_frozen(struct __test_metadata *_metadata,
+				  struct mvf_vf *vf)
+{
+	uint32_t n = 0;
+	int ret = mvf_frozen_accesses(vf->bdf, &n);
+
+	ASSERT_EQ(0, ret) TH_LOG("cannot read %s/%s/frozen_accesses: %s",
+				 MVF_DEBUGFS_DIR, vf->bdf, strerror(-ret));
+	return n;
+}
+
 /* Do a request expected to fail, without the library's error message. */
 static inline int mvf_set_state_quiet(struct mvf_vf *vf, uint32_t state,
 				      int *fd)
