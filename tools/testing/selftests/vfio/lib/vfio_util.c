@@ -264,6 +264,47 @@ int vfio_dma_unmap(struct vfio_ctx *ctx, uint64_t iova, uint64_t size)
 	return 0;
 }
 
+int vfio_dma_map_file(struct vfio_ctx *ctx, int fd, uint64_t start,
+		      uint64_t iova, uint64_t size)
+{
+#ifdef IOMMU_IOAS_MAP_FILE
+	struct iommu_ioas_map_file map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.fd = fd,
+		.start = start,
+		.length = size,
+		.iova = iova,
+	};
+	int ret;
+
+	if (ctx->mode != VFIO_MODE_IOMMUFD) {
+		vfio_util_err("IOMMU_IOAS_MAP_FILE needs an iommufd context");
+		return -EOPNOTSUPP;
+	}
+	if (ctx->nmaps >= VFIO_CTX_MAX_MAPS)
+		return -ENOSPC;
+	map.ioas_id = ctx->ioas_id;
+	if (ioctl(ctx->iommufd, IOMMU_IOAS_MAP_FILE, &map)) {
+		ret = -errno;
+		vfio_util_err("IOMMU_IOAS_MAP_FILE fd %d iova 0x%llx size 0x%llx: %s",
+			      fd, (unsigned long long)iova,
+			      (unsigned long long)size, strerror(-ret));
+		return ret;
+	}
+	ctx->maps[ctx->nmaps].iova = iova;
+	ctx->maps[ctx->nmaps].size = size;
+	ctx->maps[ctx->nmaps].vaddr = NULL;
+	ctx->nmaps++;
+	return 0;
+#else
+	(void)ctx, (void)fd, (void)start, (void)iova, (void)size;
+	vfio_util_err("built without IOMMU_IOAS_MAP_FILE (uAPI headers before 6.13)");
+	return -EOPNOTSUPP;
+#endif
+}
+
 int vfio_bdf_normalize(const char *in, char *out, size_t out_len)
 {
 	unsigned int dom = 0, bus, dev, fn;
@@ -604,6 +645,83 @@ int vfio_pci_enable_master(struct vfio_dev *dev)
 	cmd = htole16(cmd | PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY);
 	return vfio_region_write(dev, VFIO_PCI_CONFIG_REGION_INDEX,
 				 PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
+int vfio_dev_ioeventfd(struct vfio_dev *dev, uint32_t index, uint64_t off,
+		       uint64_t data, unsigned int size, int fd)
+{
+	struct vfio_device_ioeventfd ev = {
+		.argsz = sizeof(ev),
+		.data = data,
+		.fd = fd,
+	};
+	struct vfio_region_info info;
+	int ret;
+
+	switch (size) {
+	case 1:
+		ev.flags = VFIO_DEVICE_IOEVENTFD_8;
+		break;
+	case 2:
+		ev.flags = VFIO_DEVICE_IOEVENTFD_16;
+		break;
+	case 4:
+		ev.flags = VFIO_DEVICE_IOEVENTFD_32;
+		break;
+	case 8:
+		ev.flags = VFIO_DEVICE_IOEVENTFD_64;
+		break;
+	default:
+		return -EINVAL;
+	}
+	ret = vfio_region_info(dev, index, &info);
+	if (ret)
+		return ret;
+	ev.offset = info.offset + off;
+	if (ioctl(dev->fd, VFIO_DEVICE_IOEVENTFD, &ev)) {
+		ret = -errno;
+		vfio_util_err("%s: VFIO_DEVICE_IOEVENTFD region %u off 0x%llx size %u fd %d: %s",
+			      dev->bdf, index, (unsigned long long)off, size,
+			      fd, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int vfio_dev_dmabuf(struct vfio_dev *dev, uint32_t index, uint64_t off,
+		    uint64_t len, int *fd)
+{
+#ifdef VFIO_DEVICE_FEATURE_DMA_BUF
+	uint64_t buf[(sizeof(struct vfio_device_feature) +
+		      sizeof(struct vfio_device_feature_dma_buf) +
+		      sizeof(struct vfio_region_dma_range) + 7) / 8] = { 0 };
+	struct vfio_device_feature *hdr = (void *)buf;
+	struct vfio_device_feature_dma_buf *db = (void *)hdr->data;
+	int ret;
+
+	hdr->argsz = sizeof(buf);
+	hdr->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
+	db->region_index = index;
+	db->open_flags = O_RDWR | O_CLOEXEC;
+	db->nr_ranges = 1;
+	db->dma_ranges[0].offset = off;
+	db->dma_ranges[0].length = len;
+	ret = ioctl(dev->fd, VFIO_DEVICE_FEATURE, hdr);
+	if (ret < 0) {
+		ret = -errno;
+		vfio_util_err("%s: VFIO_DEVICE_FEATURE_DMA_BUF region %u 0x%llx+0x%llx: %s",
+			      dev->bdf, index, (unsigned long long)off,
+			      (unsigned long long)len, strerror(-ret));
+		return ret;
+	}
+	*fd = ret;
+	return 0;
+#else
+	(void)index, (void)off, (void)len, (void)fd;
+	vfio_util_err("%s: built without VFIO_DEVICE_FEATURE_DMA_BUF (uAPI headers before 6.19)",
+		      dev->bdf);
+	return -EOPNOTSUPP;
+#endif
 }
 
 int vfio_dev_reset(struct vfio_dev *dev)

@@ -84,6 +84,15 @@ int vfio_dma_map(struct vfio_ctx *ctx, void *vaddr, uint64_t iova,
 		 uint64_t size);
 int vfio_dma_unmap(struct vfio_ctx *ctx, uint64_t iova, uint64_t size);
 
+/*
+ * Map @size bytes of the file @fd (a memfd, or a dma-buf such as one from
+ * vfio_dev_dmabuf()) from byte @start at fixed @iova, read/write:
+ * IOMMU_IOAS_MAP_FILE, iommufd contexts only (-EOPNOTSUPP otherwise, and
+ * when built against uAPI headers without it).  Undo with vfio_dma_unmap().
+ */
+int vfio_dma_map_file(struct vfio_ctx *ctx, int fd, uint64_t start,
+		      uint64_t iova, uint64_t size);
+
 /* Normalise "01:00.1" to "0000:01:00.1".  Returns -EINVAL if malformed. */
 int vfio_bdf_normalize(const char *in, char *out, size_t out_len);
 int vfio_dev_open(struct vfio_ctx *ctx, const char *bdf,
@@ -99,6 +108,23 @@ int vfio_region_read(struct vfio_dev *dev, uint32_t index, uint64_t off,
 		     void *buf, size_t len);
 int vfio_region_write(struct vfio_dev *dev, uint32_t index, uint64_t off,
 		      const void *buf, size_t len);
+
+/*
+ * VFIO_DEVICE_IOEVENTFD: when eventfd @fd is signalled, the kernel writes
+ * the @size (1, 2, 4 or 8) low bytes of @data at offset @off of region
+ * @index.  @fd -1 removes the ioeventfd of the same (region, offset, data,
+ * size); once that returns, no write of it is still pending.
+ */
+int vfio_dev_ioeventfd(struct vfio_dev *dev, uint32_t index, uint64_t off,
+		       uint64_t data, unsigned int size, int fd);
+/*
+ * VFIO_DEVICE_FEATURE_DMA_BUF: export bytes [@off, @off + @len) of BAR
+ * region @index (page aligned) as a dma-buf; *fd gets its fd (O_RDWR,
+ * O_CLOEXEC).  -EOPNOTSUPP when built against uAPI headers without the
+ * feature (before Linux 6.19).
+ */
+int vfio_dev_dmabuf(struct vfio_dev *dev, uint32_t index, uint64_t off,
+		    uint64_t len, int *fd);
 
 int vfio_dev_reset(struct vfio_dev *dev);
 /*
