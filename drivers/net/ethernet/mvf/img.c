@@ -290,8 +290,12 @@ static int mvf_img_xfer(struct mvf_img_buf *buf, size_t off, size_t len,
 			size_t n = min_t(size_t, len,
 					 min_t(size_t, PAGE_SIZE - pg_off,
 					       c->len - in_chunk));
-			struct page *page = nth_page(c->page,
-						     in_chunk >> PAGE_SHIFT);
+			/*
+			 * One buddy block: its struct pages are contiguous
+			 * (it never spans a memory section), so no nth_page(),
+			 * which newer kernels no longer have.
+			 */
+			struct page *page = c->page + (in_chunk >> PAGE_SHIFT);
 			unsigned long left = 0;
 			u8 *va = kmap_local_page(page);
 
