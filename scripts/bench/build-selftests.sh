@@ -32,4 +32,5 @@ if [ ! "$out/bench/mmio-race" -nt "$src" ]; then
 	gcc -O2 -Wall -Wextra -Werror -o "$out/bench/mmio-race" "$src" -lpthread >&2 ||
 		die "building $src failed"
 fi
+"$MVF_ROOT/scripts/bench/build-guest.sh" >/dev/null	# mvf-guest (issue 8)
 echo "$out"
