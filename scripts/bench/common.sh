@@ -9,6 +9,37 @@ mkdir -p "$MVF_CACHE"
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# The Debian archive URI this machine already uses for bookworm, read from
+# its apt configuration (deb822 .sources or one-line .list), so a local
+# mirror keeps working and no host is named here.
+debian_mirror() {
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		# deb822 stanzas: print URIs of a stanza whose Suites has bookworm.
+		awk '
+			/^[ \t]*$/ { if (ok && uri != "") { print uri; exit }
+				      ok = 0; uri = ""; next }
+			/^[ \t]*#/ { next }
+			tolower($1) == "uris:" { uri = $2 }
+			tolower($1) == "suites:" {
+				for (i = 2; i <= NF; i++)
+					if ($i == "bookworm") ok = 1 }
+			tolower($1) == "enabled:" && tolower($2) == "no" { ok = -99 }
+			END { if (ok > 0 && uri != "") print uri }
+		' "$f"
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		# deb [opts] URI bookworm main ...
+		awk '$1 == "deb" {
+			i = 2
+			if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+			if ($(i + 1) == "bookworm") { print $i; exit }
+		}' "$f"
+	done
+}
+
 # The test kernel: Debian's linux-source-7.3 (trixie-backports), whose
 # tarball scripts/deps.sh puts into the cache.
 LINUX_SRC_PKG=linux-source-7.3
