@@ -200,7 +200,7 @@ struct mvf_img_buf *mvf_img_buf_alloc(struct mvf_core_dev *core, size_t size,
 
 	max_chunks = min_t(size_t, DIV_ROUND_UP(size, PAGE_SIZE),
 			   MVF_SGL_MAX_SGES);
-	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
+	buf = kzalloc_obj(*buf, GFP_KERNEL_ACCOUNT);
 	if (!buf)
 		return ERR_PTR(-ENOMEM);
 	buf->chunks = kvcalloc(max_chunks, sizeof(*buf->chunks),

@@ -280,7 +280,7 @@ static int mvf_core_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	unsigned int i;
 	int ret;
 
-	core = kzalloc(sizeof(*core), GFP_KERNEL);
+	core = kzalloc_obj(*core, GFP_KERNEL);
 	if (!core)
 		return -ENOMEM;
 	kref_init(&core->ref);

@@ -17,6 +17,11 @@
 #include <linux/mvf/mvf_if.h>
 #include <linux/mvf/core.h>
 
+#ifdef MVF_NO_KZALLOC_OBJ
+/* Kernels before the typed allocation helpers of <linux/slab.h>. */
+#define kzalloc_obj(P, GFP)	kzalloc(sizeof(P), GFP)
+#endif
+
 #define MVF_CMDQ_LOG_SIZE	5	/* 32 command slots */
 #define MVF_EQ_LOG_SIZE		6	/* at least one event per slot */
 
