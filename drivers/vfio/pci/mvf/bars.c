@@ -73,6 +73,11 @@ void mvf_bars_reset(struct mvf_vfio_dev *mvdev)
 	if (!mvdev->bars_revoked)
 		return;
 	mvdev->bars_revoked = false;
+	/*
+	 * Unlocked: only a reset through VFIO writes the core's flag behind
+	 * our back, and it clears it, under memory_lock; reading a stale
+	 * "revoked" only costs a restore that finds nothing to do.
+	 */
 	if (data_race(READ_ONCE(mvdev->core_device.bars_revoked)))
 		vfio_pci_core_revoke_bars(&mvdev->core_device, false);
 }

@@ -101,6 +101,18 @@ int mvf_cmds_query_size(struct mvf_vfio_dev *mvdev, u64 *size)
 }
 
 /**
+ * mvf_cmds_query_state() - the VF's suspend state, as the device has it
+ * @mvdev: VF device
+ * @state: result, MVF_VHCA_STATE_* flags
+ *
+ * Return: 0 or a negative errno.
+ */
+int mvf_cmds_query_state(struct mvf_vfio_dev *mvdev, u32 *state)
+{
+	return mvf_core_query_vhca(mvdev->mdev, mvdev->vhca_id, state, NULL);
+}
+
+/**
  * mvf_cmds_suspend() - quiesce (INITIATOR) or freeze (RESPONDER) the VF
  * @mvdev: VF device
  * @mode: MVF_SUSPEND_*

@@ -15,7 +15,14 @@
  *   RESUMING    -> STOP         LOAD_VHCA_STATE what was written, end it
  *
  * A device without MVF_CAP_P2P gets RUNNING <-> STOP as both commands in
- * one arc.  A failing arc ends the data files and leaves the device in
+ * one arc.
+ *
+ * A failing arc leaves the device where the uAPI says: in the state it
+ * started from when nothing of the device changed (a data file that could
+ * not be opened, a refused image: the device validates an image completely
+ * before it takes anything), or, when a suspend or resume command failed,
+ * in the state the device reports it is in (QUERY_VHCA_MIGRATION_STATE).
+ * Only when that cannot be told, or names no state of the uAPI, is it
  * ERROR, which only a reset (or closing the device) leaves.
  *
  * User and peer access to the BARs (bars.c) is revoked on the way into the
@@ -244,7 +251,7 @@ static struct mvf_migf *mvf_migf_create(struct mvf_vfio_dev *mvdev,
 	struct mvf_img_buf *buf;
 	struct file *filp;
 
-	migf = kzalloc(sizeof(*migf), GFP_KERNEL_ACCOUNT);
+	migf = kzalloc_obj(*migf, GFP_KERNEL_ACCOUNT);
 	if (!migf)
 		return ERR_PTR(-ENOMEM);
 	kref_init(&migf->ref);
@@ -372,6 +379,10 @@ static int mvf_lm_load(struct mvf_vfio_dev *mvdev)
 	struct mvf_img_buf *buf;
 	int ret;
 
+	/* RESUMING always has its file; not to trust that blindly: */
+	if (WARN_ON_ONCE(!migf))
+		return -EIO;
+
 	mutex_lock(&migf->io_lock);
 	switch (mvf_migf_get_buf(migf, &buf)) {
 	case MVF_MIGF_READY:
@@ -490,8 +501,14 @@ static struct file *mvf_lm_step(struct mvf_vfio_dev *mvdev,
 
 	if (cur == VFIO_DEVICE_STATE_RESUMING &&
 	    next == VFIO_DEVICE_STATE_STOP) {
+		/*
+		 * A refused image changed nothing: the VF stays in RESUMING
+		 * with its file, which says whether more data could help
+		 * (a poisoned file refuses again).
+		 */
 		ret = mvf_lm_load(mvdev);
-		mvf_lm_end_files(mvdev);
+		if (!ret)
+			mvf_lm_end_files(mvdev);
 		return mvf_errptr(ret);
 	}
 
@@ -520,6 +537,49 @@ static const char *mvf_state_name(enum vfio_device_mig_state state)
 		return "PRE_COPY_P2P";
 	default:
 		return "?";
+	}
+}
+
+/* Arcs that send SUSPEND_VHCA or RESUME_VHCA to the device. */
+static bool mvf_lm_arc_commands(enum vfio_device_mig_state cur,
+				enum vfio_device_mig_state next)
+{
+	return (cur == VFIO_DEVICE_STATE_RUNNING ||
+		cur == VFIO_DEVICE_STATE_RUNNING_P2P ||
+		cur == VFIO_DEVICE_STATE_STOP) &&
+	       (next == VFIO_DEVICE_STATE_RUNNING ||
+		next == VFIO_DEVICE_STATE_RUNNING_P2P ||
+		next == VFIO_DEVICE_STATE_STOP);
+}
+
+/*
+ * A suspend or resume command of an arc failed: ask the device where the
+ * VF is and make that the state, with BAR access to match.  ERROR if the
+ * device cannot tell, or is somewhere the uAPI has no state for (quiesced
+ * on a device without P2P, frozen but not quiesced).
+ */
+static enum vfio_device_mig_state mvf_lm_recover(struct mvf_vfio_dev *mvdev)
+{
+	bool p2p = mvf_core_caps(mvdev->mdev) & MVF_CAP_P2P;
+	u32 st;
+
+	if (mvdev->pf_gone || mvf_cmds_query_state(mvdev, &st))
+		return VFIO_DEVICE_STATE_ERROR;
+
+	switch (st & (MVF_VHCA_STATE_QUIESCED | MVF_VHCA_STATE_FROZEN)) {
+	case 0:
+		mvf_bars_restore(mvdev);
+		return VFIO_DEVICE_STATE_RUNNING;
+	case MVF_VHCA_STATE_QUIESCED:
+		if (!p2p)
+			return VFIO_DEVICE_STATE_ERROR;
+		mvf_bars_restore(mvdev);
+		return VFIO_DEVICE_STATE_RUNNING_P2P;
+	case MVF_VHCA_STATE_QUIESCED | MVF_VHCA_STATE_FROZEN:
+		mvf_bars_revoke(mvdev);
+		return VFIO_DEVICE_STATE_STOP;
+	default:
+		return VFIO_DEVICE_STATE_ERROR;
 	}
 }
 
@@ -561,16 +621,25 @@ mvf_lm_set_state(struct vfio_device *vdev, enum vfio_device_mig_state new_state)
 		if (!IS_ERR(res) && res && next != new_state) {
 			/* A data file is only opened at the requested state. */
 			fput(res);
+			mvf_lm_end_files(mvdev);
 			res = ERR_PTR(-EINVAL);
 		}
 		if (IS_ERR(res)) {
-			dev_err(dev, "migration arc %s -> %s failed: %pe; state is ERROR until reset\n",
+			enum vfio_device_mig_state now = mvdev->mig_state;
+
+			if (mvf_lm_arc_commands(now, next))
+				now = mvf_lm_recover(mvdev);
+			if (now == VFIO_DEVICE_STATE_ERROR) {
+				mvf_lm_end_files(mvdev);
+				/* Nobody touches a VF in ERROR. */
+				mvf_bars_revoke(mvdev);
+			}
+			dev_err(dev, "migration arc %s -> %s failed: %pe; the state is %s%s\n",
 				mvf_state_name(mvdev->mig_state),
-				mvf_state_name(next), res);
-			mvf_lm_end_files(mvdev);
-			/* Nobody touches a VF in ERROR. */
-			mvf_bars_revoke(mvdev);
-			mvdev->mig_state = VFIO_DEVICE_STATE_ERROR;
+				mvf_state_name(next), res, mvf_state_name(now),
+				now == VFIO_DEVICE_STATE_ERROR ?
+				" until reset" : "");
+			mvdev->mig_state = now;
 			break;
 		}
 		mvdev->mig_state = next;

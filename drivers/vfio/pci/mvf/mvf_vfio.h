@@ -17,6 +17,11 @@
 
 #define MVF_VFIO_DRV_NAME	"mvf-vfio-pci"
 
+#ifdef MVF_NO_KZALLOC_OBJ
+/* Kernels before the typed allocation helpers of <linux/slab.h>. */
+#define kzalloc_obj(P, GFP)	kzalloc(sizeof(P), GFP)
+#endif
+
 enum mvf_migf_state {
 	MVF_MIGF_SAVING,	/* save fd: SAVE in flight, nothing to read yet */
 	MVF_MIGF_READY,		/* save fd: image readable; resume fd: open */
@@ -134,6 +139,7 @@ int mvf_bars_mmap(struct vfio_device *vdev, struct vm_area_struct *vma);
 int mvf_cmds_attach(struct mvf_vfio_dev *mvdev);
 void mvf_cmds_detach(struct mvf_vfio_dev *mvdev);
 int mvf_cmds_query_size(struct mvf_vfio_dev *mvdev, u64 *size);
+int mvf_cmds_query_state(struct mvf_vfio_dev *mvdev, u32 *state);
 int mvf_cmds_suspend(struct mvf_vfio_dev *mvdev, u32 mode);
 int mvf_cmds_resume(struct mvf_vfio_dev *mvdev, u32 mode);
 int mvf_cmds_save_start(struct mvf_vfio_dev *mvdev, struct mvf_migf *migf,

@@ -4,8 +4,11 @@
  *
  * A valid image is saved from a busy VF1; one variant per kind of damage
  * feeds a modified copy into VF2 in RESUMING.  Every damaged stream must be
- * refused (by write() or by the RESUMING -> STOP arc), leave VF2 in ERROR,
- * VFIO_DEVICE_RESET must bring VF2 back to a working RUNNING, and VF3 (set
+ * refused (by write() or by the RESUMING -> STOP arc) and leave VF2 where
+ * the uAPI says: nothing of the device changed, so in RESUMING (not ERROR,
+ * which is for "no valid state can be restored"), still frozen, and a
+ * retry of the arc is refused again; VFIO_DEVICE_RESET must bring VF2 back
+ * to a working RUNNING, and VF3 (set
  * up with its own state beforehand) must not be touched.  The last variant
  * loads the undamaged image: the control that shows the others failed for
  * their damage only.
@@ -298,13 +301,16 @@ TEST_F_TIMEOUT(bad_stream, load, MVF_T_SHORT)
 			TH_LOG("the damaged stream was accepted");
 		EXPECT_EQ(-variant->write_err, wret);
 		EXPECT_EQ(-variant->arc_err, aret);
-		EXPECT_EQ(VFIO_DEVICE_STATE_ERROR, state)
-			TH_LOG("a refused stream must leave the VF in ERROR, not %s",
+		EXPECT_EQ(VFIO_DEVICE_STATE_RESUMING, state)
+			TH_LOG("a refused stream must leave the VF in RESUMING, not %s",
 			       vfio_mig_state_name(state));
-		/* ERROR is left by reset only */
-		EXPECT_EQ(-EINVAL, mvf_set_state_quiet(vf2,
-						       VFIO_DEVICE_STATE_RUNNING,
-						       NULL));
+		EXPECT_EQ(MVF_VHCA_STATE_QUIESCED | MVF_VHCA_STATE_FROZEN,
+			  mvf_vhca(_metadata, vf2))
+			TH_LOG("the VF must still be frozen after a refused stream");
+		/* the data fd is closed: a retry cannot load anything */
+		EXPECT_NE(0, mvf_set_state_quiet(vf2, VFIO_DEVICE_STATE_RUNNING,
+						 NULL));
+		EXPECT_EQ(VFIO_DEVICE_STATE_RESUMING, mvf_state(vf2));
 
 		ASSERT_EQ(0, vfio_dev_reset(vf2->vdev));
 		ASSERT_EQ(VFIO_DEVICE_STATE_RUNNING, mvf_state(vf2));
