@@ -11,7 +11,9 @@ STAMP_PKGS="build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmo
  ninja-build libglib2.0-dev libfdt-dev libpixman-1-dev
  python3-venv pkg-config libcap-ng-dev libattr1-dev seabios qemu-system-data
  sparse dpkg-dev xz-utils zstd rsync patch"
-BPO_PKGS="meson python3-pycotap"
+# qemu-system-x86: Debian's own QEMU 10.0, unmodified, for the stock-VMM
+# tests of issue 8 (it runs inside the test VM; our build is separate).
+BPO_PKGS="meson python3-pycotap qemu-system-x86"
 
 have_all() {
 	local p
@@ -20,7 +22,11 @@ have_all() {
 			grep -q 'install ok installed' || return 1
 	done
 	# meson must be >= 1.5 (the backports one)
-	meson --version 2>/dev/null | awk -F. '{exit !($1 > 1 || ($1 == 1 && $2 >= 5))}'
+	meson --version 2>/dev/null | awk -F. '{exit !($1 > 1 || ($1 == 1 && $2 >= 5))}' ||
+		return 1
+	# and QEMU 10 (the backports one, not bookworm's 7.2)
+	/usr/bin/qemu-system-x86_64 --version 2>/dev/null |
+		awk '/QEMU emulator version/ {split($4, v, "."); ok = v[1] >= 10} END {exit !ok}'
 }
 
 SUDO=
