@@ -2,11 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # vm-run.sh [--timeout SEC] [--quiet-timeout SEC] [--out DIR] [--vfs N]
-#           [--devmem SIZE] JOB
+#           [--devmem SIZE] [--pf2 SIZE] JOB
 #
 # Boots the MVF test VM (test kernel, QEMU with the mvf-pf device behind a
 # PCIe root port, emulated intel-iommu, the host's / read-only over 9p) and
 # runs the bash script JOB in it as root.  JOB's output is shown live.
+# --pf2 SIZE adds a second mvf-pf, 2 VFs of SIZE device memory each, behind
+# a root port of its own (bus 2; the first PF stays 01:00.0): a VF of
+# another size, for the stock-QEMU refusal test.
 #
 # A stall watchdog (stall-watch.sh) reads the console meanwhile: on a guest
 # kernel stall report (RCU stall or lost timer wakeup, soft/hard lockup,
@@ -29,7 +32,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/stall-watch.sh"
 
-timeout=1800 quiet=${MVF_QUIET_TIMEOUT:-600} out= vfs=8 devmem=64M
+timeout=1800 quiet=${MVF_QUIET_TIMEOUT:-600} out= vfs=8 devmem=64M pf2=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--vfs) vfs=$2; shift 2 ;;
 	--devmem) devmem=$2; shift 2 ;;
+	--pf2) pf2=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) die "vm-run: unknown option $1" ;;
 	*) break ;;
@@ -71,7 +75,7 @@ rm -f "$out"/{status,job.log,dmesg.txt,kmemleak.txt,kmemleak-missing,times}
 cp "$job" "$out/job-run.sh"
 
 accel=$("$MVF_ROOT/scripts/bench/pick-accel.sh" "$qemu" "$kdir" "$fw")
-log "vm: booting ($accel, $vfs VFs x $devmem device memory); log in $out"
+log "vm: booting ($accel, $vfs VFs x $devmem device memory${pf2:+, a second PF with 2 VFs x $pf2}); log in $out"
 
 qemu_args=(
 	-accel "$accel" -cpu qemu64,+arat -m 3G -smp 2 -M q35,kernel-irqchip=split
@@ -88,6 +92,12 @@ qemu_args=(
 	-serial stdio -display none -no-reboot
 	-d guest_errors,unimp -D "$out/qemu.log"
 )
+if [ -n "$pf2" ]; then
+	qemu_args+=(
+		-device pcie-root-port,id=rp2,chassis=2,pref64-reserve=256M
+		-device "mvf-pf,bus=rp2,total-vfs=2,devmem-size=$pf2"
+	)
+fi
 # Extra QEMU arguments for a developer's run, e.g. MVF_QEMU_ARGS="-trace
 # iotlb_remap" (word-split; trace output goes to $out/qemu.log).
 # shellcheck disable=SC2206
