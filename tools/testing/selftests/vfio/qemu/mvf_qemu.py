@@ -356,6 +356,12 @@ class GuestLog:
                 self.lines.append(Line(p, self.name))
         return self.lines
 
+    def final(self):
+        """Everything written so far; the unterminated rest is in partial
+        (what the destination's log completes after a migration)."""
+        self.poll()
+        return self.lines
+
     def jobs(self):
         return [l for l in self.poll() if l.kind in ("job", "done")]
 

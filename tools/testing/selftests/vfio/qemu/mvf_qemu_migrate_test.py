@@ -6,21 +6,31 @@ bookworm-backports) migrates a running mvf-guest that owns MVF VFs through
 vfio-pci, and refuses cleanly when it must.  Issue 8.
 
 Runs as root where VFs are bound to mvf-vfio-pci (the VM suite: $MVF_VFS,
-four of them).  Every case starts a source QEMU with the guest
-(mvf-guest.elf with -kernel, next to this program or $MVF_GUEST), waits for
-its job stream, migrates it with QMP into a destination QEMU that owns
-other VFs, and checks the stream there: no gap, no repeat, no reboot, no
-FAIL, and the sum at every job line equal to a reference run of the same
-command line that was not migrated.  TAP, one line a case:
+four of them).  A case starts a source QEMU with the guest (mvf-guest.elf
+with -kernel, next to this program or $MVF_GUEST), waits for its job
+stream, migrates it with QMP into a destination QEMU that owns other VFs
+and checks the stream there: no gap, no repeat, no reboot, no FAIL, and the
+sum at every job line equal to a reference run of the same guest command
+line that was not migrated.  TAP, one line a case:
 
   mvf_qemu_migrate_test [-l] [-t NAME]...
 
-Options: -l lists the cases, -t NAME (repeatable) runs the cases whose
-name starts with NAME.  Environment: MVF_VFS (the VFs, in order),
-MVF_STOCK_QEMU (default /usr/bin/qemu-system-x86_64), MVF_GUEST,
-MVF_QEMU_LOGS (logs; default /tmp/out/mvf_qemu_migrate_test under vm-run,
-else /tmp/mvf_qemu_migrate_test/logs), MVF_QEMU_AFTER (job lines to verify
-after each switch, default 4).
+-l lists the cases, -t NAME (repeatable) runs those whose name starts with
+NAME.  Environment: MVF_VFS (the VFs, in order), MVF_STOCK_QEMU (default
+/usr/bin/qemu-system-x86_64), MVF_GUEST, MVF_QEMU_LOGS (default
+/tmp/out/mvf_qemu_migrate_test under vm-run.sh, else
+/tmp/mvf_qemu_migrate_test/logs), MVF_QEMU_AFTER (job lines verified after
+each switch, default 6).
+
+Two defects of QEMU 10.0 shape the command lines (Documentation/mvf/
+admin-guide.rst has the details):
+ * under TCG, with the type1 container, a BAR that vfio-pci mmaps next to
+   the MSI-X table makes the first dirty sync fail ("Failed to get dirty
+   bitmap for iova ... size: 0xfe0: Invalid argument"): the type1 cases use
+   x-no-mmap=on;
+ * with iommufd and no dirty tracking, QEMU never marks the guest RAM that
+   the device wrote as dirty, so a live migration loses it: the iommufd
+   case migrates a paused VM, and a case asserts the loss.
 """
 
 import os
@@ -34,18 +44,22 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, HERE)
 import mvf_qemu as mq  # noqa: E402
 
-EVERY = 50          # a guest job line every EVERY jobs
-AFTER = int(os.environ.get("MVF_QEMU_AFTER", "4"))   # job lines after a switch
-WARMUP = 2          # job lines on the source before it is migrated
+EVERY = 500         # a guest job line every EVERY jobs
+AFTER = int(os.environ.get("MVF_QEMU_AFTER", "6"))   # job lines after a switch
+WARMUP = 2          # job lines on the source before the migration starts
+BUSY = 2            # job lines on the source while RAM is being copied
 T_BOOT = 300        # s: QEMU start to the guest's first job line
 T_LINE = 300        # s: one more job line
 T_MIG = 900         # s: a migration
 # No dirty tracking (the device has none, the emulated IOMMU has none):
-# QEMU counts all guest RAM as dirty in every round, so the expected
-# downtime never drops below the 300 ms default and the migration would
-# never converge; allow a long stop instead.
+# QEMU counts all of guest RAM as dirty in every round (type1), so the
+# expected downtime never gets below the 300 ms default and the migration
+# would never converge.  While RAM is being copied the limit is 1 ms (it
+# goes on copying), then a generous one lets it switch over.
 DOWNTIME_LIMIT = 120000
 RETURN_PATH = {"return-path": True}
+TYPE1 = {"vfio_props": "x-no-mmap=on"}
+IOMMUFD = {"iommufd": True}
 
 WORK = "/tmp/mvf_qemu_migrate_test"
 GUEST = os.environ.get("MVF_GUEST", os.path.join(HERE, "mvf-guest.elf"))
@@ -76,9 +90,9 @@ class Skip(Exception):
 
 
 class Case:
-    """One case: its QEMUs, work dir and log dir; cleanup() stops every
-    QEMU it started (whatever happened), keeps their logs and resets the
-    VFs it used."""
+    """One case: its QEMUs, work dir and log dir.  cleanup() stops every
+    QEMU it started, whatever happened, keeps their logs and resets the VFs
+    it used."""
 
     def __init__(self, name, used_vfs):
         self.name = name
@@ -91,6 +105,7 @@ class Case:
         self.vfs = list(used_vfs)
         self.notes = []
         self.extra_cleanup = []
+        self.stats = None
         how = [f"{v} {mq.reset_vf(v)}" for v in self.vfs]
         say(f"{name}: VFs {', '.join(how)}")
         for v in self.vfs:
@@ -106,7 +121,7 @@ class Case:
         return q
 
     def stop_vms(self):
-        """quit every QEMU of the case (their VFs are free again)."""
+        """quit every QEMU of the case: their VFs are free again."""
         for q in self.vms:
             if q.alive():
                 q.stop()
@@ -147,9 +162,9 @@ class Case:
 # ---- the reference run ------------------------------------------------------
 
 class Reference:
-    """Job sums of runs that were not migrated, one stream per guest
-    command line: job -> sum.  A run is made (on the VFs given, after a
-    reset) when a case needs a job the cache does not have yet."""
+    """Job sums of runs that were not migrated, one per guest command line:
+    job -> sum.  A run (jobs=N, isa-debug-exit) is made on the VFs given,
+    after a reset, when a case needs a job that is not there yet."""
 
     def __init__(self):
         self.sums = {}
@@ -158,24 +173,26 @@ class Reference:
         have = self.sums.get(append, {})
         if have and max(have) >= need:
             return have
-        # Some margin, so that the next case rarely needs another run.
-        jobs = (need // EVERY + 1 + AFTER) * EVERY + EVERY
+        # with a margin, so that the next case rarely needs another run
+        jobs = (need * 3 // 2 // EVERY + 2) * EVERY
         for v in vfs:
             mq.reset_vf(v)
-        q = case.vm("ref", vfs, f"{append} jobs={jobs}", debug_exit=True)
+        q = case.vm("ref", vfs, f"{append} jobs={jobs}", debug_exit=True,
+                    **IOMMUFD)
         t = time.monotonic()
         q.start()
         log = mq.GuestLog(q.con_path, "reference")
         log.wait(lambda ls: [l for l in ls if l.kind == "done"],
-                 T_BOOT + T_LINE * (jobs // EVERY), f"the reference's done line "
-                 f"(jobs={jobs})", q)
+                 T_BOOT + T_LINE * (jobs // EVERY),
+                 f"the reference's done line (jobs={jobs})", q)
         rc = q.wait_exit(120)
         if rc != 1:
             raise mq.Error(f"reference QEMU exit status {rc}, want 1 "
                            f"(isa-debug-exit after done); {q.err_tail()}")
         sums = {l.job: l.sum for l in log.jobs() if l.kind == "job"}
-        case.note(f"reference run: {jobs} jobs ({len(sums)} job lines) in "
-                  f"{time.monotonic() - t:.0f} s on {' '.join(vfs)}")
+        case.note(f"reference run (not migrated): {jobs} jobs, "
+                  f"{len(sums)} job lines in {time.monotonic() - t:.0f} s "
+                  f"on {' '.join(vfs)}")
         self.sums[append] = sums
         for v in vfs:
             mq.reset_vf(v)
@@ -198,32 +215,46 @@ def boot_source(case, vfs, append, **kw):
     return src, log
 
 
-def follow_destination(case, src_log, dst, append, vfs, what):
-    """After the switch: AFTER job lines on DST, the whole stream checked
-    against the reference.  The summary."""
+def follow_destination(case, src_log, dst, append, ref_vfs, what,
+                       after=AFTER):
+    """After the switch: AFTER job lines on DST, then the whole stream is
+    checked against the reference (made on REF_VFS once the case's QEMUs
+    have quit).  The summary."""
+    src_log.final()
     last = src_log.last_job()
     dst_log = mq.GuestLog(dst.con_path, "dst", carry=src_log.partial)
     base = last.job if last else 0
-    dst_log.wait_job(base + AFTER * EVERY, T_LINE * (AFTER + 1), dst)
-    dst_log.poll()
-    src_log.poll()
+    dst_log.wait_job(base + after * EVERY, T_LINE * (after + 1), dst)
+    dst_log.final()
     end = dst_log.last_job().job
     case.stop_vms()
-    ref = REF.get(append, end, vfs, case)
-    r = mq.check_stream(src_log.lines, dst_log.lines, EVERY, ref, AFTER)
+    ref = REF.get(append, end, ref_vfs, case)
+    r = mq.check_stream(src_log.lines, dst_log.lines, EVERY, ref, after)
     case.note(f"{what}: source's last job line {r['last_src']}, destination "
-              f"from {r['first_dst']} to {r['last']}: {r['after']} job lines "
+              f"{r['first_dst']}..{r['last']}: {r['after']} job lines "
               f"({r['after'] * EVERY} jobs) after the switch, no gap, no "
-              f"repeat, {r['checked']} sums equal to the reference")
+              f"repeat, all {r['checked']} sums equal to the reference's")
     return r
 
 
-def migrate_live(case, src, dst, uri, caps=None, src_params=None):
+def migrate(case, src, dst, uri, caps=None, busy=BUSY, log=None):
+    """A live migration SRC -> DST over URI with return-path (and CAPS) on
+    both sides.  With LOG, RAM copying goes on (downtime-limit 1 ms) until
+    the source's guest has printed BUSY more job lines, then it may switch
+    over.  QEMU's numbers."""
     caps = dict(RETURN_PATH, **(caps or {}))
-    params = {"downtime-limit": DOWNTIME_LIMIT}
-    params.update(src_params or {})
     mq.start_incoming(dst, uri, caps)
-    mq.start_outgoing(src, uri, caps, params)
+    mq.start_outgoing(src, uri, caps,
+                      {"downtime-limit": 1 if log else DOWNTIME_LIMIT})
+    if log:
+        n = log.last_job().job
+        log.wait_job(n + busy * EVERY, T_LINE * busy, src)
+        i = mq.query_migrate(src)
+        rounds = i.get("ram", {}).get("dirty-sync-count")
+        src.cmd("migrate-set-parameters", **{"downtime-limit": DOWNTIME_LIMIT})
+        case.note(f"guest ran jobs {n}..{n + busy * EVERY} while RAM was "
+                  f"copied ({rounds} dirty syncs, status {i.get('status')}); "
+                  "now it may switch over")
     info = mq.wait_migration(src, T_MIG)
     s = mq.stats(info)
     if s["status"] != "completed":
@@ -231,49 +262,62 @@ def migrate_live(case, src, dst, uri, caps=None, src_params=None):
                        f"{dst.err_tail()}")
     mq.wait_until(lambda: mq.query_migrate(dst).get("status") == "completed",
                   120, "the destination's migration status 'completed'")
-    dst.wait_status("running", 120)
     st = src.status()
     if st != "postmigrate":
         raise mq.Error(f"source status '{st}' after the migration, want "
                        "'postmigrate'")
+    case.stats = s
+    case.note("QEMU: " + mq.fmt_stats(s))
     return s
 
 
-def report(case, s):
-    case.note("QEMU: " + mq.fmt_stats(s))
-    case.stats = s
-
-
 def check_source_goes_on(case, src, log, why):
-    """After a failed migration: the source runs again and its guest goes
-    on with the right sums."""
+    """After a failed migration: the source runs again, its VF too, and its
+    guest goes on with the right sums."""
     src.wait_status("running", 120)
+    log.final()
     last = log.last_job()
     log.wait_job(last.job + AFTER * EVERY, T_LINE * (AFTER + 1), src)
-    for v in case.vfs[:1]:
-        st = mq.vhca_state(v)
-        if st != "0x0":
-            raise mq.Error(f"source VF {v} vhca_state {st} after {why}, "
-                           "want 0x0 (running)")
+    v = case.vfs[0]
+    st = mq.vhca_state(v)
+    if st != "0x0":
+        raise mq.Error(f"source VF {v} vhca_state {st} after {why}, "
+                       "want 0x0 (running)")
+    log.final()
     case.stop_vms()
     ref = REF.get(append_line(1), log.last_job().job, case.vfs[:1], case)
-    r = mq.check_stream(log.poll(), [], EVERY, ref, 0)
-    case.note(f"after {why} the source runs on: job lines up to "
-              f"{r['last']}, {r['checked']} sums equal to the reference, "
-              f"VF {case.vfs[0]} running (vhca_state 0x0)")
+    r = mq.check_stream(log.lines, [], EVERY, ref, 0)
+    case.note(f"after {why} the source runs on: job lines "
+              f"{last.job}..{r['last']} after it, all {r['checked']} sums "
+              f"equal to the reference's, VF {v} running (vhca_state 0x0)")
+
+
+def dst_exit_says(case, dst, want):
+    """DST exited with an error, its stderr says WANT."""
+    rc = dst.wait_exit(120)
+    err = [l for l in dst.err_text().splitlines()
+           if l.strip() and "dirty tracking" not in l]
+    if rc == 0 or not any(want in l for l in err):
+        raise mq.Error(f"destination exit {rc}, want a failure with "
+                       f"'{want}'; {dst.err_tail()}")
+    for l in err:
+        case.note(f"destination (exit status {rc}): {l}")
 
 
 # ---- the cases ---------------------------------------------------------------
 
+DIRTY_MSG = "VFIO device doesn't support device and IOMMU dirty tracking"
+
+
 def case_blocked(case, vfs):
-    """Without enable-migration=on QEMU 10.0 blocks migration of a VFIO
-    device that has no dirty tracking (auto), and says why."""
+    """Without enable-migration=on QEMU 10.0 blocks the migration of a VFIO
+    device that has no dirty tracking, and says why."""
     q = mq.Qemu("blk", case.dir, ["-accel", "tcg", "-M", "q35", "-m", "32M",
                                    "-nodefaults", "-display", "none", "-S",
                                    "-device", f"vfio-pci,host={vfs[0]},id=vf0"])
     case.vms.append(q)
     q.start()
-    want = f"{vfs[0]}: VFIO device doesn't support device and IOMMU dirty tracking"
+    want = f"{vfs[0]}: {DIRTY_MSG}"
     reasons = mq.query_migrate(q).get("blocked-reasons", [])
     if want not in reasons:
         raise mq.Error(f"blocked-reasons {reasons}, want '{want}'")
@@ -285,13 +329,13 @@ def case_blocked(case, vfs):
             raise mq.Error(f"migrate refused with '{e.desc}', want '{want}'")
         case.note(f"migrate refused: {e.desc}")
     q.stop()
-    # With enable-migration=on the same is only a warning at startup.
-    q2 = case.vm("warn", vfs[:1], append_line(1), extra=["-S"])
+    # With enable-migration=on it is only a warning at startup.
+    q2 = case.vm("warn", vfs[:1], append_line(1), extra=["-S"], **TYPE1)
     q2.start()
     reasons = mq.query_migrate(q2).get("blocked-reasons", [])
     if reasons:
         raise mq.Error(f"enable-migration=on: still blocked: {reasons}")
-    w = [l for l in q2.err_text().splitlines() if "dirty tracking" in l]
+    w = [l for l in q2.err_text().splitlines() if DIRTY_MSG in l]
     if not w:
         raise mq.Error("enable-migration=on: no warning about dirty tracking "
                        f"on stderr; {q2.err_tail()}")
@@ -299,25 +343,47 @@ def case_blocked(case, vfs):
     q2.stop()
 
 
-def case_unix(case, vfs, iommufd=False, multifd=False):
+def case_type1_mmap(case, vfs):
+    """type1 container, BARs mmapped (QEMU's default) under TCG: QEMU 10.0
+    fails the migration in its first dirty sync; the source goes on."""
     app = append_line(1)
-    props = "x-migration-multifd-transfer=on" if multifd else ""
-    src, log = boot_source(case, vfs[:1], app, iommufd=iommufd,
-                           vfio_props=props)
-    dst = case.vm("dst", vfs[1:2], app, iommufd=iommufd, vfio_props=props,
-                  incoming=True)
+    src, log = boot_source(case, vfs[:1], app)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True)
+    dst.start()
+    mq.start_incoming(dst, f"unix:{case.dir}/mig.sock", RETURN_PATH)
+    mq.start_outgoing(src, f"unix:{case.dir}/mig.sock", RETURN_PATH,
+                      {"downtime-limit": DOWNTIME_LIMIT})
+    s = mq.stats(mq.wait_migration(src, T_MIG))
+    want = "Failed to get dirty bitmap for iova"
+    err = [l for l in src.err_text().splitlines() if want in l]
+    if s["status"] != "failed" or not err:
+        raise mq.Error(f"migration {s['status']} ({s['error']}), want failed "
+                       f"with '{want}' from the source; {src.err_tail()}")
+    case.note(f"source: migration failed: {s['error']}; stderr: {err[0]}")
+    dst_exit_says(case, dst, "load of migration failed")
+    check_source_goes_on(case, src, log, "the failed migration")
+
+
+def case_unix(case, vfs, multifd=False):
+    app = append_line(1)
+    kw = dict(TYPE1)
+    if multifd:
+        kw["vfio_props"] += ",x-migration-multifd-transfer=on"
+    src, log = boot_source(case, vfs[:1], app, **kw)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **kw)
     dst.start()
     caps = {"multifd": True} if multifd else {}
-    s = migrate_live(case, src, dst, f"unix:{case.dir}/mig.sock", caps)
-    report(case, s)
+    s = migrate(case, src, dst, f"unix:{case.dir}/mig.sock", caps, log=log)
     if multifd and not s["multifd_bytes"]:
         raise mq.Error("multifd: QEMU reports 0 multifd bytes")
     follow_destination(case, log, dst, app, vfs[:1], "stream")
 
 
 def case_file(case, vfs):
+    """Save to a file (migrate file:...), quit, load it in a new QEMU with
+    another VF (migrate-incoming file:...)."""
     app = append_line(1)
-    src, log = boot_source(case, vfs[:1], app)
+    src, log = boot_source(case, vfs[:1], app, **TYPE1)
     path = f"{case.dir}/vm.mig"
     mq.start_outgoing(src, f"file:{path}", {},
                       {"downtime-limit": DOWNTIME_LIMIT})
@@ -327,11 +393,13 @@ def case_file(case, vfs):
     st = src.status()
     if st != "postmigrate":
         raise mq.Error(f"source status '{st}' after saving, want postmigrate")
-    report(case, s)
+    case.stats = s
+    case.note("QEMU: " + mq.fmt_stats(s))
     case.note(f"saved to {path}: {os.path.getsize(path)} bytes; the source "
               "QEMU quits")
+    log.final()
     src.stop()
-    dst = case.vm("dst", vfs[1:2], app, incoming=True)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **TYPE1)
     dst.start()
     t = time.monotonic()
     dst.cmd("migrate-incoming", uri=f"file:{path}")
@@ -341,13 +409,56 @@ def case_file(case, vfs):
     follow_destination(case, log, dst, app, vfs[:1], "stream")
 
 
+def case_iommufd_paused(case, vfs):
+    """iommufd instead of the container.  The source is paused (stop) before
+    the migration, so that no DMA write needs dirty tracking, and
+    continued (cont) at the destination."""
+    app = append_line(1)
+    src, log = boot_source(case, vfs[:1], app, **IOMMUFD)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **IOMMUFD)
+    dst.start()
+    src.cmd("stop")
+    src.wait_status("paused", 60)
+    case.note(f"source paused (VF {vfs[0]} vhca_state {mq.vhca_state(vfs[0])})")
+    migrate(case, src, dst, f"unix:{case.dir}/mig.sock")
+    dst.wait_status("paused", 120)
+    dst.cmd("cont")
+    dst.wait_status("running", 60)
+    case.note("destination paused after the migration, as the source was; cont")
+    follow_destination(case, log, dst, app, vfs[:1], "stream")
+
+
+def case_iommufd_live(case, vfs):
+    """QEMU 10.0 defect, asserted: a live migration with iommufd and no dirty
+    tracking loses the guest RAM that the VF wrote after it was first
+    copied; the guest at the destination finds it out."""
+    # no reference here; a lost completion is a FAIL after 60 s, not 600
+    app = append_line(1).replace("timeout=600", "timeout=60")
+    src, log = boot_source(case, vfs[:1], app, **IOMMUFD)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **IOMMUFD)
+    dst.start()
+    migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
+    log.final()
+    last = log.last_job()
+    dlog = mq.GuestLog(dst.con_path, "dst", carry=log.partial)
+    try:
+        dlog.wait_job(last.job + AFTER * EVERY, T_LINE * (AFTER + 1), dst)
+    except mq.Error as e:
+        if "FAIL" not in str(e):
+            raise
+        case.note(f"as expected with QEMU 10.0: {e}")
+        return
+    raise mq.Error(f"{AFTER} job lines after the switch without a FAIL: "
+                   "QEMU now migrates what the VF wrote with iommufd; this "
+                   "case and admin-guide.rst need updating")
+
+
 def case_two_vfs(case, vfs):
     app = append_line(2)
-    src, log = boot_source(case, vfs[:2], app)
-    dst = case.vm("dst", vfs[2:4], app, incoming=True)
+    src, log = boot_source(case, vfs[:2], app, **TYPE1)
+    dst = case.vm("dst", vfs[2:4], app, incoming=True, **TYPE1)
     dst.start()
-    s = migrate_live(case, src, dst, f"unix:{case.dir}/mig.sock")
-    report(case, s)
+    migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
     follow_destination(case, log, dst, app, vfs[:2], "stream (2 VFs)")
 
 
@@ -381,7 +492,7 @@ def other_size_vf(case, vfs):
 
 
 def case_refuse_devmem(case, vfs):
-    """Destination VF with less device memory: the stream does not fit,
+    """A destination VF with less device memory: the stream does not fit,
     the destination fails, the source goes on."""
     other = other_size_vf(case, vfs)
     a, b = mq.devmem_of(vfs[0]), mq.devmem_of(other)
@@ -391,8 +502,8 @@ def case_refuse_devmem(case, vfs):
     case.note(f"destination VF {other}: {b >> 20} MiB of device memory, "
               f"the source's {vfs[0]}: {a >> 20} MiB")
     app = append_line(1)
-    src, log = boot_source(case, vfs[:1], app)
-    dst = case.vm("dst", [other], app, incoming=True)
+    src, log = boot_source(case, vfs[:1], app, **TYPE1)
+    dst = case.vm("dst", [other], app, incoming=True, **TYPE1)
     dst.start()
     mq.start_incoming(dst, f"unix:{case.dir}/mig.sock", RETURN_PATH)
     mq.start_outgoing(src, f"unix:{case.dir}/mig.sock", RETURN_PATH,
@@ -401,13 +512,7 @@ def case_refuse_devmem(case, vfs):
     if s["status"] != "failed":
         raise mq.Error(f"migration {s['status']}, want failed")
     case.note(f"source: migration failed: {s['error']}")
-    rc = dst.wait_exit(120)
-    err = [l for l in dst.err_text().splitlines() if l.strip()]
-    if rc == 0 or not any("load of migration failed" in l for l in err):
-        raise mq.Error(f"destination exit {rc}, want a failure with "
-                       f"'load of migration failed'; {dst.err_tail()}")
-    for l in err:
-        case.note(f"destination (exit {rc}): {l}")
+    dst_exit_says(case, dst, "load of migration failed")
     check_source_goes_on(case, src, log, "the refused migration")
 
 
@@ -417,32 +522,34 @@ def case_refuse_killed(case, vfs, at):
     at='switchover': with the source stopped before its device state is
     sent (pause-before-switchover), then the save goes into a dead socket."""
     app = append_line(1)
-    src, log = boot_source(case, vfs[:1], app)
-    dst = case.vm("dst", vfs[1:2], app, incoming=True)
+    src, log = boot_source(case, vfs[:1], app, **TYPE1)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **TYPE1)
     dst.start()
     uri = f"unix:{case.dir}/mig.sock"
     mq.start_incoming(dst, uri, RETURN_PATH)
     if at == "ram":
+        # 1 ms: it never switches over by itself, RAM streams until the kill
         mq.start_outgoing(src, uri, RETURN_PATH,
-                          {"downtime-limit": DOWNTIME_LIMIT,
-                           "max-bandwidth": 1 << 20})
+                          {"downtime-limit": 1, "max-bandwidth": 1 << 20})
 
         def streaming():
             i = mq.query_migrate(src)
             if i.get("status") != "active":
                 return None
-            return i if i.get("ram", {}).get("transferred", 0) >= 2 << 20 \
+            return i if i.get("ram", {}).get("transferred", 0) >= 1 << 20 \
                 else None
-        i = mq.wait_until(streaming, T_MIG, "2 MiB of RAM streamed")
-        case.note(f"RAM streaming at 1 MiB/s, {mq.fmt_bytes(i['ram']['transferred'])} "
-                  f"sent, source status {src.status()}: SIGKILL to the destination")
+        i = mq.wait_until(streaming, T_MIG, "1 MiB of RAM streamed")
+        case.note(f"RAM streaming at 1 MiB/s, "
+                  f"{mq.fmt_bytes(i['ram']['transferred'])} sent, source "
+                  f"{src.status()}: SIGKILL to the destination")
     else:
         caps = dict(RETURN_PATH, **{"pause-before-switchover": True})
         mq.start_outgoing(src, uri, caps, {"downtime-limit": DOWNTIME_LIMIT})
         mq.wait_migration(src, T_MIG, want="pre-switchover")
-        case.note(f"source paused before switchover (status {src.status()}, "
-                  f"VF {vfs[0]} vhca_state {mq.vhca_state(vfs[0])}): SIGKILL "
-                  "to the destination, then migrate-continue")
+        case.note(f"source paused before the switchover (status "
+                  f"{src.status()}, VF {vfs[0]} vhca_state "
+                  f"{mq.vhca_state(vfs[0])}): SIGKILL to the destination, "
+                  "then migrate-continue")
     dst.kill(signal.SIGKILL)
     rc = dst.wait_exit(60)
     if at != "ram":
@@ -459,11 +566,11 @@ CASES = [
     ("qemu.blocked_without_enable_migration", 1, case_blocked),
     ("qemu.stop_copy.unix", 2, case_unix),
     ("qemu.stop_copy.file", 2, case_file),
-    ("qemu.stop_copy.iommufd", 2,
-     lambda c, v: case_unix(c, v, iommufd=True)),
-    ("qemu.stop_copy.multifd", 2,
-     lambda c, v: case_unix(c, v, multifd=True)),
+    ("qemu.stop_copy.multifd", 2, lambda c, v: case_unix(c, v, multifd=True)),
     ("qemu.stop_copy.two_vfs", 4, case_two_vfs),
+    ("qemu.stop_copy.iommufd_paused", 2, case_iommufd_paused),
+    ("qemu.defect.iommufd_live_loses_dma_writes", 2, case_iommufd_live),
+    ("qemu.defect.type1_mmap_tcg_dirty_sync", 2, case_type1_mmap),
     ("qemu.refuse.devmem_size", 1, case_refuse_devmem),
     ("qemu.refuse.dest_killed_ram", 2,
      lambda c, v: case_refuse_killed(c, v, "ram")),
@@ -484,7 +591,6 @@ def main(argv):
         if a == "-t" and args:
             sel.append(args.pop(0))
         else:
-            print(__doc__.strip().splitlines()[0], file=sys.stderr)
             print("usage: mvf_qemu_migrate_test [-l] [-t NAME]...",
                   file=sys.stderr)
             return 2
@@ -507,6 +613,7 @@ def main(argv):
             say(f"warning: QEMU {ver}: these cases were written for 10.0")
     failed = 0
     os.makedirs(LOGS, exist_ok=True)
+    summary = []
     for i, (name, nvf, fn) in enumerate(cases, 1):
         if pre:
             print(f"ok {i} {name} # SKIP {pre}", flush=True)
@@ -517,7 +624,6 @@ def main(argv):
             continue
         t = time.monotonic()
         case = None
-        verdict = None
         try:
             case = Case(name, vfs[:nvf])
             fn(case, vfs[:nvf])
@@ -534,8 +640,16 @@ def main(argv):
         finally:
             if case:
                 case.cleanup()
-        say(f"{name}: {time.monotonic() - t:.0f} s")
+        secs = time.monotonic() - t
+        if case and case.stats and verdict.startswith("ok"):
+            st = case.stats
+            summary.append(f"{name}: downtime {st['downtime_ms']} ms, "
+                           f"total-time {st['total_ms']} ms, "
+                           f"vfio {mq.fmt_bytes(st['vfio_bytes'])}")
+        say(f"{name}: {secs:.0f} s")
         print(verdict, flush=True)
+    for l in summary:
+        say(f"QEMU's numbers: {l}")
     return 1 if failed else 0
 
 
