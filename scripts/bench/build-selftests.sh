@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Build the MVF VFIO selftests, their user library and the demo against the
-# test kernel's uAPI headers and kselftest harness, and the bench's own
-# guest-side check (bench/mmio-race).  Needs the kernel tree of
-# scripts/bench/build-kernel.sh (built first if missing).  Extra arguments
-# are passed to make (e.g. V=1).  Prints the output directory.
+# test kernel's uAPI headers and kselftest harness; the bench's own
+# guest-side check (bench/mmio-race); and install the stock-QEMU migration
+# test and demo with their guest (mvf_qemu_migrate_test, mvf_qemu_demo,
+# mvf-guest.elf).  Needs the kernel tree of scripts/bench/build-kernel.sh
+# (built first if missing).  Extra arguments are passed to make (e.g.
+# V=1).  Prints the output directory.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -32,5 +34,12 @@ if [ ! "$out/bench/mmio-race" -nt "$src" ]; then
 	gcc -O2 -Wall -Wextra -Werror -o "$out/bench/mmio-race" "$src" -lpthread >&2 ||
 		die "building $src failed"
 fi
-"$MVF_ROOT/scripts/bench/build-guest.sh" >/dev/null	# mvf-guest (issue 8)
+# The stock-QEMU tests (issue 8): mvf-guest, the QMP driver, the test and
+# the demo, side by side so that each finds the others next to itself.
+guest=$("$MVF_ROOT/scripts/bench/build-guest.sh")
+qsrc=$MVF_ROOT/tools/testing/selftests/vfio/qemu
+install -m 0644 "$guest" "$out/mvf-guest.elf"
+install -m 0644 "$qsrc/mvf_qemu.py" "$out/mvf_qemu.py"
+install -m 0755 "$qsrc/mvf_qemu_migrate_test.py" "$out/mvf_qemu_migrate_test"
+install -m 0755 "$qsrc/mvf_qemu_demo.py" "$out/mvf_qemu_demo"
 echo "$out"

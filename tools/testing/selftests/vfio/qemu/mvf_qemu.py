@@ -620,6 +620,54 @@ def devmem_of(bdf):
     return end - start + 1 if end else 0
 
 
+# VFIO uAPI (include/uapi/linux/vfio.h): _IO(VFIO_TYPE, VFIO_BASE + n)
+_VFIO_SET_IOMMU = 0x3b66
+_VFIO_GROUP_SET_CONTAINER = 0x3b68
+_VFIO_GROUP_GET_DEVICE_FD = 0x3b6a
+_VFIO_DEVICE_FEATURE = 0x3b75
+_VFIO_TYPE1v2_IOMMU = 3
+_VFIO_DEVICE_FEATURE_GET = 1 << 16
+_VFIO_DEVICE_FEATURE_MIGRATION = 1
+MIG_STOP_COPY, MIG_P2P, MIG_PRE_COPY = 1 << 0, 1 << 1, 1 << 2
+MIG_FLAGS = {MIG_STOP_COPY: "STOP_COPY", MIG_P2P: "P2P",
+             MIG_PRE_COPY: "PRE_COPY"}
+
+
+def mig_flags(bdf):
+    """The migration flags the VF's driver reports
+    (VFIO_DEVICE_FEATURE_MIGRATION), through its group and a type1
+    container, as a VMM would see them; opening the VF resets it."""
+    import fcntl
+    import struct
+    group = os.path.basename(os.readlink(f"{SYS_PCI}/{bdf}/iommu_group"))
+    cont = os.open("/dev/vfio/vfio", os.O_RDWR)
+    try:
+        grp = os.open(f"/dev/vfio/{group}", os.O_RDWR)
+        try:
+            fcntl.ioctl(grp, _VFIO_GROUP_SET_CONTAINER,
+                        struct.pack("i", cont))
+            fcntl.ioctl(cont, _VFIO_SET_IOMMU, _VFIO_TYPE1v2_IOMMU)
+            dev = fcntl.ioctl(grp, _VFIO_GROUP_GET_DEVICE_FD,
+                              bdf.encode() + b"\0")
+            try:
+                buf = bytearray(struct.pack(
+                    "IIQ", 16, _VFIO_DEVICE_FEATURE_GET |
+                    _VFIO_DEVICE_FEATURE_MIGRATION, 0))
+                fcntl.ioctl(dev, _VFIO_DEVICE_FEATURE, buf)
+                return struct.unpack("IIQ", bytes(buf))[2]
+            finally:
+                os.close(dev)
+        finally:
+            os.close(grp)
+    finally:
+        os.close(cont)
+
+
+def fmt_mig_flags(flags):
+    return "|".join(n for b, n in sorted(MIG_FLAGS.items()) if flags & b) \
+        or "none"
+
+
 def vhca_state(bdf):
     try:
         return _read(f"/sys/kernel/debug/mvf_core/{bdf}/vhca_state")

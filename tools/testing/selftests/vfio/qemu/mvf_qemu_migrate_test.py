@@ -453,6 +453,27 @@ def case_iommufd_live(case, vfs):
                    "case and admin-guide.rst need updating")
 
 
+def case_switchover_ack(case, vfs):
+    """return-path and switchover-ack on both sides.  With PRE_COPY QEMU
+    sends the VF's initial data while the guest runs and switches over only
+    after the destination acknowledged it; a device without PRE_COPY has
+    nothing to acknowledge, and the migration is STOP_COPY as before."""
+    flags = mq.mig_flags(vfs[0])
+    app = append_line(1)
+    src, log = boot_source(case, vfs[:1], app, **TYPE1)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **TYPE1)
+    dst.start()
+    if flags & mq.MIG_PRE_COPY:
+        case.note(f"device offers {mq.fmt_mig_flags(flags)}: PRE_COPY "
+                  "with switchover-ack")
+    else:
+        case.note(f"device offers {mq.fmt_mig_flags(flags)}, no PRE_COPY: "
+                  "STOP_COPY alone, switchover-ack has nothing to wait for")
+    migrate(case, src, dst, f"unix:{case.dir}/mig.sock",
+            {"switchover-ack": True}, log=log)
+    follow_destination(case, log, dst, app, vfs[:1], "stream")
+
+
 def case_two_vfs(case, vfs):
     app = append_line(2)
     src, log = boot_source(case, vfs[:2], app, **TYPE1)
@@ -566,6 +587,7 @@ CASES = [
     ("qemu.blocked_without_enable_migration", 1, case_blocked),
     ("qemu.stop_copy.unix", 2, case_unix),
     ("qemu.stop_copy.file", 2, case_file),
+    ("qemu.switchover_ack", 2, case_switchover_ack),
     ("qemu.stop_copy.multifd", 2, lambda c, v: case_unix(c, v, multifd=True)),
     ("qemu.stop_copy.two_vfs", 4, case_two_vfs),
     ("qemu.stop_copy.iommufd_paused", 2, case_iommufd_paused),
@@ -611,6 +633,15 @@ def main(argv):
             f"; logs in {LOGS}")
         if not ver.startswith("10.0."):
             say(f"warning: QEMU {ver}: these cases were written for 10.0")
+        if vfs:
+            flags = mq.mig_flags(vfs[0])
+            say(f"the VFs' driver offers {mq.fmt_mig_flags(flags)}"
+                + ("" if flags & mq.MIG_PRE_COPY else
+                   ": no PRE_COPY, every migration here is STOP_COPY (the "
+                   "whole device state moves while the VM is stopped)"))
+        say("no dirty tracking in the device or the emulated IOMMU: every "
+            "vfio-pci device needs enable-migration=on, and QEMU counts all "
+            "guest RAM the VF can reach as dirty in every round (type1)")
     failed = 0
     os.makedirs(LOGS, exist_ok=True)
     summary = []
