@@ -51,15 +51,28 @@ class QMPError(Error):
         super().__init__(f"{cmd}: {self.desc}")
 
 
+# A wait longer than this says so, and again every HEARTBEAT seconds (a
+# TAP comment): long waits show progress, and the VM's console is never
+# silent long enough for the bench's stall watchdog.
+HEARTBEAT = 60
+
+
 def wait_until(pred, timeout, what, poll=POLL):
     """Call pred() until it returns something true; Error after timeout."""
-    end = time.monotonic() + timeout
+    t0 = time.monotonic()
+    end = t0 + timeout
+    beat = t0 + HEARTBEAT
     while True:
         r = pred()
         if r:
             return r
-        if time.monotonic() >= end:
+        now = time.monotonic()
+        if now >= end:
             raise Error(f"timed out after {timeout:.0f} s waiting for {what}")
+        if now >= beat:
+            print(f"# still waiting for {what} ({now - t0:.0f} of "
+                  f"{timeout:.0f} s)", flush=True)
+            beat = now + HEARTBEAT
         time.sleep(poll)
 
 

@@ -343,6 +343,24 @@ def case_blocked(case, vfs):
     q2.stop()
 
 
+def case_guest_self_check(case, vfs):
+    """The guest's checker can fail: a byte of guest RAM that the VF wrote,
+    changed behind its back (scribble=), and data that does not match
+    (corrupt=) each end in a FAIL line and isa-debug-exit status 3."""
+    for what in ("scribble", "corrupt"):
+        app = f"{append_line(1)} jobs={4 * EVERY} {what}={EVERY + 1}"
+        q = case.vm(what, vfs[:1], app, debug_exit=True, **TYPE1)
+        q.start()
+        log = mq.GuestLog(q.con_path, what)
+        rc = q.wait_exit(T_BOOT + 4 * T_LINE)
+        fails = log.fails()
+        if rc != 3 or not fails:
+            raise mq.Error(f"{what}={EVERY + 1}: QEMU exit status {rc}, "
+                           f"want 3 with a FAIL line; guest: {log.tail()}")
+        case.note(f"{what}={EVERY + 1}: exit status 3, {fails[0].text}")
+        mq.reset_vf(vfs[0])
+
+
 def case_type1_mmap(case, vfs):
     """type1 container, BARs mmapped (QEMU's default) under TCG: QEMU 10.0
     fails the migration in its first dirty sync; the source goes on."""
@@ -585,6 +603,7 @@ def case_refuse_killed(case, vfs, at):
 
 CASES = [
     ("qemu.blocked_without_enable_migration", 1, case_blocked),
+    ("qemu.guest_self_check", 1, case_guest_self_check),
     ("qemu.stop_copy.unix", 2, case_unix),
     ("qemu.stop_copy.file", 2, case_file),
     ("qemu.switchover_ack", 2, case_switchover_ack),
