@@ -58,6 +58,11 @@
  *   vfs=N       use at most N VFs; with the PF fallback, enable N (def. 1)
  *   flr=1       reset each VF (FLR) before setting it up; without it only
  *               a VF with work or an error left from before is reset
+ *   fill=1      fill all free guest RAM (above the image, up to the top of
+ *               RAM) with a pattern of each page's own address, so that a
+ *               VMM has that much non-zero RAM to copy; every checkpoint
+ *               re-verifies the next 64 pages of it, the done checkpoint
+ *               all of it
  *   Self-tests of the checker, each must end in FAIL:
  *   corrupt=J   the first data check of job J or after expects wrong data
  *   scribble=J  at the first checkpoint at or after job J one byte of a
@@ -159,6 +164,7 @@ static u32 sum = 0x811c9dc5;
 static u32 seed, every = 100, max_jobs, timeout_s = 120, want_vfs;
 static u32 corrupt_job, scribble_job, extra_job, stall_job;
 static int corrupt_armed, corrupt_done, scribble_done, vfbar_high, force_flr;
+static int fill_ram;
 static u32 tsc_khz;
 static u64 timeout_ticks, t_start;
 static u64 ram_top;
@@ -1107,6 +1113,8 @@ static void parse_cmdline(const char *c)
 			extra_job = parse_num(val);
 		else if (word_is(w, "flr", &val))
 			force_flr = parse_num(val) != 0;
+		else if (word_is(w, "fill", &val))
+			fill_ram = parse_num(val) != 0;
 		else if (word_is(w, "stall", &val))
 			stall_job = parse_num(val);
 		else if (word_is(w, "vfbar", &val))
@@ -1120,11 +1128,78 @@ static void parse_cmdline(const char *c)
 		timeout_s = 60;
 }
 
+/* ---- fill=1: free RAM with a pattern, re-verified -------------------------------------- */
+
+extern u8 __image_end[];
+
+#define FILL_PAGE	4096u
+#define FILL_CHUNK	64u		/* pages re-verified per checkpoint */
+
+static uptr fill_lo, fill_hi, fill_next;
+
+/* Every 32-bit word of the page at A holds A with its low bit set. */
+static u32 fill_word(uptr a)
+{
+	return (u32)a | 1;
+}
+
+static void fill_setup(void)
+{
+	uptr a;
+	u32 n = FILL_PAGE / 4;
+
+	fill_lo = ((uptr)__image_end + FILL_PAGE - 1) & ~(uptr)(FILL_PAGE - 1);
+	fill_hi = ram_top > 0xffffffffull ? 0xfffff000u : (uptr)ram_top;
+	fill_hi &= ~(uptr)(FILL_PAGE - 1);
+	for (a = fill_lo; a < fill_hi; a += FILL_PAGE) {
+		u32 w = fill_word(a), cnt = n;
+		void *d = (void *)a;
+
+		__asm__ __volatile__("cld; rep stosl"
+				     : "+D"(d), "+c"(cnt) : "a"(w) : "memory");
+	}
+	fill_next = fill_lo;
+	printk("mvf-guest: info fill=1: 0x%x..0x%x (%u KiB) filled\n",
+	       (u32)fill_lo, (u32)fill_hi, (u32)((fill_hi - fill_lo) >> 10));
+}
+
+static void fill_check_page(uptr a)
+{
+	const volatile u32 *p = (const volatile u32 *)a;
+	u32 w = fill_word(a), i;
+
+	for (i = 0; i < FILL_PAGE / 4; i++)
+		if (p[i] != w)
+			fail("guest RAM at 0x%x is 0x%08x, expected 0x%08x (fill=1)",
+			     (u32)(a + 4 * i), p[i], w);
+}
+
+/* The next FILL_CHUNK pages, round robin; all of them with ALL. */
+static void fill_check(int all)
+{
+	u32 k;
+
+	if (!fill_ram || fill_hi <= fill_lo)
+		return;
+	if (all) {
+		uptr a;
+
+		for (a = fill_lo; a < fill_hi; a += FILL_PAGE)
+			fill_check_page(a);
+		return;
+	}
+	for (k = 0; k < FILL_CHUNK; k++) {
+		fill_check_page(fill_next);
+		fill_next += FILL_PAGE;
+		if (fill_next >= fill_hi)
+			fill_next = fill_lo;
+	}
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 extern const u32 exc_table[20];
 extern u64 idt[20];
-extern u8 __image_end[];
 
 void guest_main(u32 magic, struct mb_info *mbi);
 void guest_main(u32 magic, struct mb_info *mbi)
@@ -1146,6 +1221,8 @@ void guest_main(u32 magic, struct mb_info *mbi)
 		ram_top = (uptr)__image_end;
 	printk("mvf-guest: boot %s\n", cmdline ? cmdline : "(no command line)");
 	parse_cmdline(cmdline);
+	if (fill_ram)
+		fill_setup();
 	tsc_khz = tsc_calibrate();
 	timeout_ticks = (u64)(tsc_khz ? tsc_khz : 4000000) * 1000 * timeout_s;
 	t_start = rdtsc();
@@ -1190,6 +1267,7 @@ void guest_main(u32 magic, struct mb_info *mbi)
 
 			for (i = 0; i < nvfs; i++)
 				checkpoint(&vfs[i], j, last);
+			fill_check(last);
 			printk("mvf-guest: %s %u%s ok sum 0x%08x wqe %u cqe %u ms %u\n",
 			       last ? "done" : "job", j, last ? " jobs" : "",
 			       sum, total_wqe, total_cqe, ms_since_start());

@@ -301,7 +301,8 @@ def vm_args(vfs, kernel, append, con, iommufd=False, vfio_props="",
         a += ["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
     if incoming:
         a += ["-incoming", "defer"]
-    return a + list(extra)
+    # a developer's extra arguments for every QEMU, e.g. -trace PATTERN
+    return a + list(extra) + os.environ.get("MVF_STOCK_QEMU_ARGS", "").split()
 
 
 # ---- the guest's console --------------------------------------------------
@@ -660,13 +661,14 @@ def mig_flags(bdf):
             fcntl.ioctl(grp, _VFIO_GROUP_SET_CONTAINER,
                         struct.pack("i", cont))
             fcntl.ioctl(cont, _VFIO_SET_IOMMU, _VFIO_TYPE1v2_IOMMU)
+            # a mutable buffer: ioctl() then returns the syscall's value
             dev = fcntl.ioctl(grp, _VFIO_GROUP_GET_DEVICE_FD,
-                              bdf.encode() + b"\0")
+                              bytearray(bdf.encode() + b"\0"), True)
             try:
                 buf = bytearray(struct.pack(
                     "IIQ", 16, _VFIO_DEVICE_FEATURE_GET |
                     _VFIO_DEVICE_FEATURE_MIGRATION, 0))
-                fcntl.ioctl(dev, _VFIO_DEVICE_FEATURE, buf)
+                fcntl.ioctl(dev, _VFIO_DEVICE_FEATURE, buf, True)
                 return struct.unpack("IIQ", bytes(buf))[2]
             finally:
                 os.close(dev)

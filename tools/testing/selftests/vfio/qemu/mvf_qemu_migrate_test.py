@@ -20,7 +20,9 @@ NAME.  Environment: MVF_VFS (the VFs, in order), MVF_STOCK_QEMU (default
 /usr/bin/qemu-system-x86_64), MVF_GUEST, MVF_QEMU_LOGS (default
 /tmp/out/mvf_qemu_migrate_test under vm-run.sh, else
 /tmp/mvf_qemu_migrate_test/logs), MVF_QEMU_AFTER (job lines verified after
-each switch, default 6).
+each switch, default 6), MVF_QEMU_GUEST_TIMEOUT (the guest's timeout=,
+default 600 s; a mutant run wants 60), MVF_STOCK_QEMU_ARGS (more
+arguments for every QEMU, e.g. "-trace migrate_pending_*").
 
 Two defects of QEMU 10.0 shape the command lines (Documentation/mvf/
 admin-guide.rst has the details):
@@ -57,6 +59,11 @@ T_MIG = 900         # s: a migration
 # would never converge.  While RAM is being copied the limit is 1 ms (it
 # goes on copying), then a generous one lets it switch over.
 DOWNTIME_LIMIT = 120000
+# While the guest is to run on during the copy: QEMU may send this much a
+# second (the first pass over guest RAM alone takes a second or more);
+# then as much as it can.
+BUSY_BW = 16 << 20
+FULL_BW = 1 << 40
 RETURN_PATH = {"return-path": True}
 TYPE1 = {"vfio_props": "x-no-mmap=on"}
 IOMMUFD = {"iommufd": True}
@@ -76,8 +83,18 @@ def default_logs():
 LOGS = default_logs()
 
 
+# The guest's own limit for a completion (TSC seconds): a FAIL after it.
+GUEST_TIMEOUT = int(os.environ.get("MVF_QEMU_GUEST_TIMEOUT", "600"))
+
+
 def append_line(nvfs):
-    return f"every={EVERY} timeout=600 vfs={nvfs}"
+    """The guest's command line.  fill=1: all of its free RAM holds a
+    pattern, checked at every checkpoint, so that QEMU's first pass over
+    RAM sends ~30 MiB, not mostly zero pages.  At BUSY_BW that takes
+    seconds, in which the guest runs thousands of jobs: QEMU 10.0 may
+    switch over as soon as its estimate of what is left reaches zero,
+    before any dirty sync, so the first pass is the live phase."""
+    return f"every={EVERY} timeout={GUEST_TIMEOUT} vfs={nvfs} fill=1"
 
 
 def say(text):
@@ -239,22 +256,43 @@ def follow_destination(case, src_log, dst, append, ref_vfs, what,
 
 def migrate(case, src, dst, uri, caps=None, busy=BUSY, log=None):
     """A live migration SRC -> DST over URI with return-path (and CAPS) on
-    both sides.  With LOG, RAM copying goes on (downtime-limit 1 ms) until
-    the source's guest has printed BUSY more job lines, then it may switch
-    over.  QEMU's numbers."""
+    both sides.  With LOG, RAM copying goes on until the source's guest has
+    printed BUSY more job lines (downtime-limit 1 ms and BUSY_BW, so that
+    neither a fast machine nor QEMU's estimate ends it early), then it may
+    switch over.  QEMU's numbers."""
     caps = dict(RETURN_PATH, **(caps or {}))
     mq.start_incoming(dst, uri, caps)
-    mq.start_outgoing(src, uri, caps,
-                      {"downtime-limit": 1 if log else DOWNTIME_LIMIT})
+    if log:
+        params = {"downtime-limit": 1, "max-bandwidth": BUSY_BW}
+    else:
+        params = {"downtime-limit": DOWNTIME_LIMIT}
+    mq.start_outgoing(src, uri, caps, params)
     if log:
         n = log.last_job().job
-        log.wait_job(n + busy * EVERY, T_LINE * busy, src)
+        want = n + busy * EVERY
+        status = None
+
+        def busy_or_over():
+            nonlocal status
+            j = log.last_job()
+            if j and j.job >= want:
+                return True
+            status = mq.query_migrate(src).get("status")
+            return status not in ("setup", "active")
+        log.wait(lambda ls: busy_or_over(), T_LINE * busy,
+                 f"guest job {want} while RAM is copied", src)
+        last = log.last_job().job
+        if last < want:
+            raise mq.Error(f"migration {status} after the guest ran jobs "
+                           f"{n}..{last} only, before it ran {busy} job "
+                           f"lines more while RAM was copied")
         i = mq.query_migrate(src)
         rounds = i.get("ram", {}).get("dirty-sync-count")
-        src.cmd("migrate-set-parameters", **{"downtime-limit": DOWNTIME_LIMIT})
-        case.note(f"guest ran jobs {n}..{n + busy * EVERY} while RAM was "
-                  f"copied ({rounds} dirty syncs, status {i.get('status')}); "
-                  "now it may switch over")
+        src.cmd("migrate-set-parameters", **{
+            "downtime-limit": DOWNTIME_LIMIT, "max-bandwidth": FULL_BW})
+        case.note(f"guest ran jobs {n}..{last} while RAM was copied at "
+                  f"{BUSY_BW >> 20} MiB/s ({rounds} dirty syncs, status "
+                  f"{i.get('status')}); now it may switch over")
     info = mq.wait_migration(src, T_MIG)
     s = mq.stats(info)
     if s["status"] != "completed":
@@ -451,7 +489,7 @@ def case_iommufd_live(case, vfs):
     tracking loses the guest RAM that the VF wrote after it was first
     copied; the guest at the destination finds it out."""
     # no reference here; a lost completion is a FAIL after 60 s, not 600
-    app = append_line(1).replace("timeout=600", "timeout=60")
+    app = append_line(1).replace(f"timeout={GUEST_TIMEOUT}", "timeout=60")
     src, log = boot_source(case, vfs[:1], app, **IOMMUFD)
     dst = case.vm("dst", vfs[1:2], app, incoming=True, **IOMMUFD)
     dst.start()
@@ -490,6 +528,30 @@ def case_switchover_ack(case, vfs):
     migrate(case, src, dst, f"unix:{case.dir}/mig.sock",
             {"switchover-ack": True}, log=log)
     follow_destination(case, log, dst, app, vfs[:1], "stream")
+
+
+def case_multifd_mapped_ram(case, vfs):
+    """QEMU 10.0 refuses VFIO's multifd device state transfer together with
+    mapped-ram (and with multifd compression): the migration fails at
+    setup with QEMU's own message, the source goes on."""
+    app = append_line(1)
+    kw = dict(TYPE1)
+    kw["vfio_props"] += ",x-migration-multifd-transfer=on"
+    src, log = boot_source(case, vfs[:1], app, **kw)
+    path = f"{case.dir}/vm.mig"
+    mq.start_outgoing(src, f"file:{path}", {"multifd": True,
+                                           "mapped-ram": True},
+                      {"downtime-limit": DOWNTIME_LIMIT})
+    s = mq.stats(mq.wait_migration(src, T_MIG))
+    want = "Multifd device transfer requested but unsupported in the " \
+        "current config"
+    err = [l for l in src.err_text().splitlines() if want in l]
+    if s["status"] != "failed" or not (err or want in (s["error"] or "")):
+        raise mq.Error(f"migration {s['status']} ({s['error']}), want failed "
+                       f"with '{want}'; {src.err_tail()}")
+    case.note(f"refused by QEMU: {s['error']}"
+              + (f"; stderr: {err[0]}" if err else ""))
+    check_source_goes_on(case, src, log, "the refused migration")
 
 
 def case_two_vfs(case, vfs):
@@ -609,6 +671,7 @@ CASES = [
     ("qemu.switchover_ack", 2, case_switchover_ack),
     ("qemu.stop_copy.multifd", 2, lambda c, v: case_unix(c, v, multifd=True)),
     ("qemu.stop_copy.two_vfs", 4, case_two_vfs),
+    ("qemu.refused.multifd_mapped_ram", 1, case_multifd_mapped_ram),
     ("qemu.stop_copy.iommufd_paused", 2, case_iommufd_paused),
     ("qemu.defect.iommufd_live_loses_dma_writes", 2, case_iommufd_live),
     ("qemu.defect.type1_mmap_tcg_dirty_sync", 2, case_type1_mmap),
