@@ -190,6 +190,62 @@ static const struct file_operations mvf_save_fops = {
 	.release = mvf_migf_release,
 };
 
+static void mvf_migf_poison(struct mvf_migf *migf)
+{
+	spin_lock(&migf->state_lock);
+	if (migf->state == MVF_MIGF_READY)
+		migf->state = MVF_MIGF_ERROR;
+	spin_unlock(&migf->state_lock);
+}
+
+/*
+ * The image header, checked as soon as it has arrived against the image
+ * format of mvf_if.h and this VF, so that an image this VF can never take
+ * fails the stream while it is written (a VMM then fails the migration
+ * while the source still runs), not only at RESUMING -> STOP.  The device
+ * checks all of it again, and the rest, at LOAD.  Called with io_lock held.
+ */
+static int mvf_resume_check_header(struct mvf_migf *migf,
+				   struct mvf_img_buf *buf)
+{
+	struct mvf_img_header h;
+	u32 ifv;
+	int ret;
+
+	ret = mvf_img_buf_read(buf, 0, &h, sizeof(h));
+	if (ret)
+		return ret;
+	migf->hdr_checked = true;
+	ifv = le32_to_cpu(h.if_version);
+
+	if (le32_to_cpu(h.magic) != MVF_IMG_MAGIC) {
+		dev_err(migf->dev, "resume data is not an MVF image (magic 0x%08x)\n",
+			le32_to_cpu(h.magic));
+	} else if (le16_to_cpu(h.version_major) != MVF_IMG_VERSION_MAJOR ||
+		   le32_to_cpu(h.header_len) != MVF_IMG_HEADER_SIZE) {
+		dev_err(migf->dev, "image version %u.%u (header %u bytes): this VF takes version %u.x\n",
+			le16_to_cpu(h.version_major),
+			le16_to_cpu(h.version_minor),
+			le32_to_cpu(h.header_len), MVF_IMG_VERSION_MAJOR);
+	} else if (le16_to_cpu(h.vendor_id) != MVF_PCI_VENDOR_ID ||
+		   le16_to_cpu(h.device_id) != MVF_PCI_DEVICE_ID_VF) {
+		dev_err(migf->dev, "image of a %04x:%04x device, not of an MVF VF\n",
+			le16_to_cpu(h.vendor_id), le16_to_cpu(h.device_id));
+	} else if (ifv >> 16 != MVF_IF_VERSION_MAJOR) {
+		dev_err(migf->dev, "image of device interface %u.%u: this VF speaks %u.x\n",
+			ifv >> 16, ifv & 0xffff, MVF_IF_VERSION_MAJOR);
+	} else if (migf->expect_len &&
+		   le64_to_cpu(h.total_len) != migf->expect_len) {
+		dev_err(migf->dev, "image of %llu bytes (%llu bytes of device memory): this VF's image is %zu bytes\n",
+			le64_to_cpu(h.total_len), le64_to_cpu(h.devmem_size),
+			migf->expect_len);
+	} else {
+		return 0;
+	}
+	mvf_migf_poison(migf);
+	return -EINVAL;
+}
+
 static ssize_t mvf_resume_write(struct file *filp, const char __user *ubuf,
 				size_t len, loff_t *ppos)
 {
@@ -212,10 +268,7 @@ static ssize_t mvf_resume_write(struct file *filp, const char __user *ubuf,
 	case MVF_MIGF_READY:
 		if (len > mvf_img_buf_size(buf) - migf->len) {
 			/* Poison: no image can be this long. */
-			spin_lock(&migf->state_lock);
-			if (migf->state == MVF_MIGF_READY)
-				migf->state = MVF_MIGF_ERROR;
-			spin_unlock(&migf->state_lock);
+			mvf_migf_poison(migf);
 			dev_err_ratelimited(migf->dev,
 					    "resume data exceeds the largest image (%zu bytes)\n",
 					    mvf_img_buf_size(buf));
@@ -226,6 +279,13 @@ static ssize_t mvf_resume_write(struct file *filp, const char __user *ubuf,
 			if (!ret) {
 				migf->len += len;
 				ret = len;
+			}
+			if (ret > 0 && !migf->hdr_checked &&
+			    migf->len >= sizeof(struct mvf_img_header)) {
+				int err = mvf_resume_check_header(migf, buf);
+
+				if (err)
+					ret = err;
 			}
 		}
 		mvf_img_buf_put(buf);
@@ -358,12 +418,16 @@ static struct file *mvf_lm_resume_begin(struct mvf_vfio_dev *mvdev)
 	u64 now;
 
 	/* Our own image size is a floor, should the device know better. */
-	if (!mvf_cmds_query_size(mvdev, &now) && now > size && now <= U32_MAX)
+	if (mvf_cmds_query_size(mvdev, &now))
+		now = 0;
+	else if (now > size && now <= U32_MAX)
 		size = now;
 
 	migf = mvf_migf_create(mvdev, false, size);
 	if (IS_ERR(migf))
 		return ERR_CAST(migf);
+	if (now <= size)
+		migf->expect_len = now;
 
 	get_file(migf->filp);
 	mvdev->resume_file = migf;

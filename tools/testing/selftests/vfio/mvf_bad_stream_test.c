@@ -54,9 +54,11 @@ FIXTURE(bad_stream) {
 
 /*
  * The errnos are those of Documentation/mvf/migration-stream.rst: the
- * write fails only for an oversized stream (EFBIG, poisoning the fd: the
- * arc then fails with EIO); an empty stream fails the arc with ENODATA,
- * anything else the device or driver rejects with EINVAL.
+ * write fails for an oversized stream (EFBIG) and for a header this VF can
+ * never take -- another image format version, device or interface major
+ * version (EINVAL) --, either poisoning the fd, so that the arc then fails
+ * with EIO; an empty stream fails the arc with ENODATA, anything else the
+ * device or driver rejects with EINVAL.
  */
 FIXTURE_VARIANT(bad_stream) {
 	enum damage damage;
@@ -111,22 +113,26 @@ FIXTURE_VARIANT_ADD(bad_stream, wrong_crc) {
 
 FIXTURE_VARIANT_ADD(bad_stream, other_vendor) {
 	.damage = D_OTHER_VENDOR,
-	.arc_err = EINVAL,
+	.write_err = EINVAL,
+	.arc_err = EIO,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, other_device) {
 	.damage = D_OTHER_DEVICE,
-	.arc_err = EINVAL,
+	.write_err = EINVAL,
+	.arc_err = EIO,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, other_image_version) {
 	.damage = D_OTHER_VERSION,
-	.arc_err = EINVAL,
+	.write_err = EINVAL,
+	.arc_err = EIO,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, other_if_version) {
 	.damage = D_OTHER_IF_VERSION,
-	.arc_err = EINVAL,
+	.write_err = EINVAL,
+	.arc_err = EIO,
 };
 
 FIXTURE_VARIANT_ADD(bad_stream, oversized) {
