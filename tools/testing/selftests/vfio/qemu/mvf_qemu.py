@@ -559,6 +559,87 @@ def fmt_stats(s):
     return t
 
 
+class Relay:
+    """A migration channel between two QEMUs through this process: the
+    source connects to LISTEN (a unix socket), the relay connects to
+    CONNECT (the destination's migrate-incoming socket) and copies both
+    ways (the return path too).  In the source-to-destination direction
+    the first occurrence of FIND is replaced by REPLACE (same length), as
+    a device with other firmware would have written it; a partial match
+    at the end of what arrived is held back for at most HOLD seconds.
+    found is set once the replacement was made."""
+
+    HOLD = 0.2
+
+    def __init__(self, listen, connect, find, replace):
+        assert len(find) == len(replace)
+        self.find, self.replace = find, replace
+        self.found = False
+        self.error = None
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(listen)
+        self.lsock.listen(1)
+        self.connect = connect
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _held(self, data):
+        """How many bytes at the end of DATA could start FIND."""
+        for k in range(min(len(self.find) - 1, len(data)), 0, -1):
+            if self.find.startswith(data[-k:]):
+                return k
+        return 0
+
+    def _run(self):
+        try:
+            src, _ = self.lsock.accept()
+            dst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            dst.connect(self.connect)
+        except OSError as e:
+            self.error = e
+            return
+        socks = [src, dst]
+        held = b""
+        try:
+            while True:
+                r, _, _ = select.select(socks, [], [],
+                                        self.HOLD if held else None)
+                if not r:               # nothing more came: let it go
+                    dst.sendall(held)
+                    held = b""
+                    continue
+                if dst in r:
+                    d = dst.recv(1 << 16)
+                    if not d:
+                        break
+                    src.sendall(d)
+                if src in r:
+                    d = src.recv(1 << 16)
+                    if not d:
+                        dst.sendall(held)
+                        break
+                    d = held + d
+                    held = b""
+                    if not self.found:
+                        i = d.find(self.find)
+                        if i >= 0:
+                            d = d[:i] + self.replace + d[i + len(self.find):]
+                            self.found = True
+                        else:
+                            k = self._held(d)
+                            if k:
+                                d, held = d[:-k], d[-k:]
+                    dst.sendall(d)
+        except OSError as e:
+            self.error = e
+        finally:
+            for x in socks:
+                x.close()
+
+    def close(self):
+        self.lsock.close()
+
+
 # ---- the VFs in the VM that runs QEMU ----------------------------------------
 
 SYS_PCI = "/sys/bus/pci/devices"

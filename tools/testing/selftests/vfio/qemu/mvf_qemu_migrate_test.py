@@ -617,6 +617,40 @@ def case_refuse_devmem(case, vfs):
     check_source_goes_on(case, src, log, "the refused migration")
 
 
+def case_refuse_version(case, vfs):
+    """A destination that does not know the source's image version: the
+    stream passes through a relay that turns the image header's version
+    1.0 into 2.0, as a device with newer firmware would write it.  The
+    destination's driver refuses the header as soon as it arrives, the
+    destination fails the load, the source goes on."""
+    import struct
+    app = append_line(1)
+    src, log = boot_source(case, vfs[:1], app, **TYPE1)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **TYPE1)
+    dst.start()
+    # struct mvf_img_header: magic, version_major, version_minor,
+    # header_len (include/linux/mvf/mvf_if.h)
+    hdr = struct.pack("<IHHI", 0x494d564d, 1, 0, 64)
+    new = struct.pack("<IHHI", 0x494d564d, 2, 0, 64)
+    mq.start_incoming(dst, f"unix:{case.dir}/dst.sock", RETURN_PATH)
+    relay = mq.Relay(f"{case.dir}/relay.sock", f"{case.dir}/dst.sock",
+                     hdr, new)
+    case.extra_cleanup.append(relay.close)
+    mq.start_outgoing(src, f"unix:{case.dir}/relay.sock", RETURN_PATH,
+                      {"downtime-limit": DOWNTIME_LIMIT})
+    s = mq.stats(mq.wait_migration(src, T_MIG))
+    if not relay.found:
+        raise mq.Error(f"the relay never saw an image header (migration "
+                       f"{s['status']}, relay error {relay.error})")
+    if s["status"] != "failed":
+        raise mq.Error(f"migration {s['status']} with image version 2.0, "
+                       "want failed")
+    case.note(f"image header rewritten to version 2.0 in the stream; "
+              f"source: migration failed: {s['error']}")
+    dst_exit_says(case, dst, "load of migration failed")
+    check_source_goes_on(case, src, log, "the refused migration")
+
+
 def case_refuse_killed(case, vfs, at):
     """The destination QEMU is SIGKILLed mid-stream; the source goes on.
     at='ram': while RAM streams (bandwidth capped, the VF running);
@@ -676,6 +710,7 @@ CASES = [
     ("qemu.defect.iommufd_live_loses_dma_writes", 2, case_iommufd_live),
     ("qemu.defect.type1_mmap_tcg_dirty_sync", 2, case_type1_mmap),
     ("qemu.refuse.devmem_size", 1, case_refuse_devmem),
+    ("qemu.refuse.image_version", 2, case_refuse_version),
     ("qemu.refuse.dest_killed_ram", 2,
      lambda c, v: case_refuse_killed(c, v, "ram")),
     ("qemu.refuse.dest_killed_switchover", 2,
