@@ -128,8 +128,9 @@ class QMP:
             self.closed = True
             self.lock.notify_all()
 
-    def cmd(self, execute, timeout=300, **arguments):
-        """Run one command; its "return" value, or QMPError."""
+    def cmd(self, execute, timeout=60, **arguments):
+        """Run one command; its "return" value, or QMPError.  QEMU answers
+        from its main loop: no answer in TIMEOUT s means it hangs."""
         msg = {"execute": execute}
         if arguments:
             msg["arguments"] = arguments
