@@ -16,7 +16,8 @@ line that was not migrated.  TAP, one line a case:
   mvf_qemu_migrate_test [-l] [-t NAME]...
 
 -l lists the cases, -t NAME (repeatable) runs those whose name starts with
-NAME.  Environment: MVF_VFS (the VFs, in order), MVF_STOCK_QEMU (default
+NAME; without -t, all but those of NOT_BY_DEFAULT (cases the QEMU under
+test fails now and then by itself; the output names them and why).  Environment: MVF_VFS (the VFs, in order), MVF_STOCK_QEMU (default
 /usr/bin/qemu-system-x86_64), MVF_GUEST, MVF_QEMU_LOGS (default
 /tmp/out/mvf_qemu_migrate_test under vm-run.sh, else
 /tmp/mvf_qemu_migrate_test/logs), MVF_QEMU_AFTER (job lines verified after
@@ -719,6 +720,17 @@ CASES = [
 ]
 
 
+# Cases that work, but that the QEMU under test fails now and then for
+# reasons of its own: not in the default run (a flaky test is a broken
+# test), said so in the output, run with -t NAME.
+NOT_BY_DEFAULT = {
+    "qemu.stop_copy.multifd":
+        "QEMU 10.0.2's multifd with VFIO device state fails about 1 run in "
+        "8 at the switchover (destination: 'Getting RAM address failed' in "
+        "its RAM section, source: QMP hangs); docs/dev-notes.md",
+}
+
+
 def main(argv):
     sel = []
     args = argv[1:]
@@ -734,7 +746,10 @@ def main(argv):
             print("usage: mvf_qemu_migrate_test [-l] [-t NAME]...",
                   file=sys.stderr)
             return 2
-    cases = [c for c in CASES if not sel or any(c[0].startswith(s) for s in sel)]
+    if sel:
+        cases = [c for c in CASES if any(c[0].startswith(s) for s in sel)]
+    else:
+        cases = [c for c in CASES if c[0] not in NOT_BY_DEFAULT]
     print("TAP version 13")
     print(f"1..{len(cases)}", flush=True)
     vfs = os.environ.get("MVF_VFS", "").split()
@@ -745,6 +760,10 @@ def main(argv):
         pre = f"no guest image {GUEST} (scripts/bench/build-selftests.sh)"
     elif not os.access(mq.STOCK_QEMU, os.X_OK):
         pre = f"no {mq.STOCK_QEMU} (Debian's qemu-system-x86, scripts/deps.sh)"
+    for n in NOT_BY_DEFAULT:
+        if not any(c[0] == n for c in cases):
+            say(f"{n}: not in this run (-t {n} runs it): "
+                f"{NOT_BY_DEFAULT[n]}")
     if pre is None:
         ver = mq.version()
         say(f"QEMU {ver} ({mq.STOCK_QEMU}); guest {GUEST}; VFs {' '.join(vfs)}"
