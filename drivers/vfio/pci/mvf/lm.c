@@ -213,9 +213,11 @@ static int mvf_resume_check_header(struct mvf_migf *migf,
 	int ret;
 
 	ret = mvf_img_buf_read(buf, 0, &h, sizeof(h));
-	if (ret)
+	if (ret) {
+		/* what was written cannot be trusted either */
+		mvf_migf_poison(migf);
 		return ret;
-	migf->hdr_checked = true;
+	}
 	ifv = le32_to_cpu(h.if_version);
 
 	if (le32_to_cpu(h.magic) != MVF_IMG_MAGIC) {
@@ -280,8 +282,10 @@ static ssize_t mvf_resume_write(struct file *filp, const char __user *ubuf,
 				migf->len += len;
 				ret = len;
 			}
-			if (ret > 0 && !migf->hdr_checked &&
-			    migf->len >= sizeof(struct mvf_img_header)) {
+			/* this write completed the header: check it once */
+			if (ret > 0 &&
+			    migf->len >= sizeof(struct mvf_img_header) &&
+			    migf->len - len < sizeof(struct mvf_img_header)) {
 				int err = mvf_resume_check_header(migf, buf);
 
 				if (err)

@@ -61,7 +61,6 @@ struct mvf_migf {
 	size_t pos;			/* save: bytes read so far */
 	/* resume, under io_lock: this VF's image size (0: unknown) */
 	size_t expect_len;
-	bool hdr_checked;		/* resume, under io_lock */
 	wait_queue_head_t wq;		/* readers/pollers of the save fd */
 	struct mvf_cmd cmd;		/* the SAVE command while in flight */
 };

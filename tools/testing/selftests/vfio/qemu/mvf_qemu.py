@@ -20,12 +20,14 @@ a log line or a process exit, with a deadline, and says what it waited for
 when the deadline passes.
 """
 
+import fcntl
 import json
 import os
 import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -733,8 +735,6 @@ def mig_flags(bdf):
     """The migration flags the VF's driver reports
     (VFIO_DEVICE_FEATURE_MIGRATION), through its group and a type1
     container, as a VMM would see them; opening the VF resets it."""
-    import fcntl
-    import struct
     group = os.path.basename(os.readlink(f"{SYS_PCI}/{bdf}/iommu_group"))
     cont = os.open("/dev/vfio/vfio", os.O_RDWR)
     try:
