@@ -98,7 +98,7 @@ struct mvf_core_dev *mvf_core_get(struct pci_dev *vf_pdev);
 void mvf_core_put(struct mvf_core_dev *core);
 int mvf_core_vf_vhca_id(struct pci_dev *vf_pdev);
 u32 mvf_core_caps(const struct mvf_core_dev *core);
-size_t mvf_core_max_image_size(const struct mvf_core_dev *core);
+u64 mvf_core_devmem_size(const struct mvf_core_dev *core);
 
 int mvf_core_register_notifier(struct mvf_core_dev *core,
 			       struct notifier_block *nb);
@@ -119,18 +119,22 @@ const char *mvf_core_syndrome_name(u32 syndrome);
 
 /* Migration */
 int mvf_core_query_mig_state(struct mvf_core_dev *core, u16 vhca_id,
-			     u64 *size, u32 *state);
+			     u32 flags, u64 *size, u32 *state);
 int mvf_core_query_vhca(struct mvf_core_dev *core, u16 vhca_id, u32 *state,
 			u32 *frozen_accesses);
 int mvf_core_suspend(struct mvf_core_dev *core, u16 vhca_id, u32 mode);
 int mvf_core_resume(struct mvf_core_dev *core, u16 vhca_id, u32 mode);
 int __mvf_core_save_async(struct mvf_core_dev *core, u16 vhca_id,
-			  struct mvf_img_buf *buf, struct mvf_cmd *cmd,
-			  struct module *owner);
-#define mvf_core_save_async(core, vhca_id, buf, cmd) \
-	__mvf_core_save_async(core, vhca_id, buf, cmd, THIS_MODULE)
-int mvf_core_load(struct mvf_core_dev *core, u16 vhca_id,
-		  struct mvf_img_buf *buf, size_t len, struct mvf_cmd *cmd);
+			  struct mvf_img_buf *buf, u32 flags,
+			  struct mvf_cmd *cmd, struct module *owner);
+#define mvf_core_save_async(core, vhca_id, buf, flags, cmd) \
+	__mvf_core_save_async(core, vhca_id, buf, flags, cmd, THIS_MODULE)
+int __mvf_core_load_async(struct mvf_core_dev *core, u16 vhca_id,
+			  struct mvf_img_buf *buf, size_t len, u32 flags,
+			  struct mvf_cmd *cmd, struct module *owner);
+#define mvf_core_load_async(core, vhca_id, buf, len, flags, cmd) \
+	__mvf_core_load_async(core, vhca_id, buf, len, flags, cmd, \
+			      THIS_MODULE)
 
 /* Image buffers */
 struct mvf_img_buf *mvf_img_buf_alloc(struct mvf_core_dev *core, size_t size,
@@ -138,11 +142,14 @@ struct mvf_img_buf *mvf_img_buf_alloc(struct mvf_core_dev *core, size_t size,
 struct mvf_img_buf *mvf_img_buf_get(struct mvf_img_buf *buf);
 void mvf_img_buf_put(struct mvf_img_buf *buf);
 size_t mvf_img_buf_size(const struct mvf_img_buf *buf);
+u64 mvf_img_bytes(u64 *peak, bool reset_peak);
 int mvf_img_buf_copy_to_user(struct mvf_img_buf *buf, size_t off,
 			     char __user *ubuf, size_t len);
 int mvf_img_buf_copy_from_user(struct mvf_img_buf *buf, size_t off,
 			       const char __user *ubuf, size_t len);
 int mvf_img_buf_read(struct mvf_img_buf *buf, size_t off, void *dst,
 		     size_t len);
+int mvf_img_buf_write(struct mvf_img_buf *buf, size_t off, const void *src,
+		      size_t len);
 
 #endif /* _LINUX_MVF_CORE_H */

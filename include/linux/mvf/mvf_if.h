@@ -27,8 +27,8 @@
 #define MVF_PCI_REVISION		0x01
 
 /* Interface version: major changes are incompatible, minor ones add. */
-#define MVF_IF_VERSION_MAJOR		1
-#define MVF_IF_VERSION_MINOR		1	/* 1: frozen access trap */
+#define MVF_IF_VERSION_MAJOR		2	/* 2: record stream, sessions */
+#define MVF_IF_VERSION_MINOR		0
 #define MVF_IF_VERSION			((MVF_IF_VERSION_MAJOR << 16) | \
 					 MVF_IF_VERSION_MINOR)
 
@@ -64,7 +64,8 @@
 /* CAPS: features of this device (also recorded in every state image). */
 #define MVF_CAP_MIGRATION		(1u << 0)	/* SUSPEND/RESUME/SAVE/LOAD */
 #define MVF_CAP_P2P			(1u << 1)	/* separate quiesce/freeze */
-/* bits 2..31 reserved for later features (pre-copy, dirty tracking...) */
+#define MVF_CAP_PRE_COPY		(1u << 2)	/* SAVE of a running VF */
+/* bits 3..31 reserved for later features (dirty page tracking...) */
 
 #define MVF_PF_STATUS_READY		(1u << 0)	/* cmd interface enabled */
 #define MVF_PF_STATUS_FATAL		(1u << 1)	/* bad queue setup, needs reset */
@@ -83,10 +84,15 @@
 /*
  * The driver fills an entry, sets MVF_CMD_OWN_HW in @own and writes the new
  * producer index (free running, modulo 2^16) to MVF_PF_REG_CMDQ_PI.  The
- * device executes entries in order, writes back @status, @syndrome and @out,
- * then clears @own.  If MVF_CMD_F_EVENT is set it also posts an
- * MVF_EVENT_CMD_DONE event naming the entry's slot (producer index modulo
- * the queue size) and @token.
+ * device fetches entries in order (MVF_PF_REG_CMDQ_CI counts the fetched
+ * ones) but completes them in any order: commands for the same function
+ * complete in the order they were posted, commands for different functions
+ * run concurrently, so a long SAVE or LOAD of one VF never holds up another
+ * VF's commands.  On completion the device writes back @status, @syndrome
+ * and @out of the entry's own slot, then clears @own.  If MVF_CMD_F_EVENT
+ * is set it also posts an MVF_EVENT_CMD_DONE event naming the entry's slot
+ * (producer index modulo the queue size) and @token.  A slot may only be
+ * reused once its command completed.
  */
 struct mvf_cmd_entry {
 	__le16 opcode;		/* MVF_CMD_* */
@@ -131,6 +137,8 @@ struct mvf_cmd_entry {
 #define MVF_SYND_NOT_QUIESCED		0x00040001	/* freeze before quiesce */
 #define MVF_SYND_NOT_FROZEN		0x00040002	/* SAVE/LOAD while live */
 #define MVF_SYND_STILL_FROZEN		0x00040003	/* unquiesce before thaw */
+#define MVF_SYND_NO_SESSION		0x00040004	/* SAVE/LOAD not started */
+#define MVF_SYND_RUNNING		0x00040005	/* live SAVE, no PRE_COPY */
 #define MVF_SYND_SAVE_NO_SPACE		0x00050001
 #define MVF_SYND_DMA_READ		0x00070001
 #define MVF_SYND_DMA_WRITE		0x00070002
@@ -141,8 +149,10 @@ struct mvf_cmd_entry {
 #define MVF_SYND_IMG_GEOMETRY		0x00060005	/* devmem size differs */
 #define MVF_SYND_IMG_LENGTH		0x00060006	/* truncated / oversized */
 #define MVF_SYND_IMG_CRC		0x00060007
-#define MVF_SYND_IMG_SECTION		0x00060008	/* bad section table */
+#define MVF_SYND_IMG_RECORD		0x00060008	/* bad record framing */
 #define MVF_SYND_IMG_VALUE		0x00060009	/* a field out of range */
+#define MVF_SYND_IMG_UNKNOWN		0x0006000a	/* unknown mandatory tag */
+#define MVF_SYND_IMG_ORDER		0x0006000b	/* record out of order */
 
 /* Opcodes.  0x0100.. are reserved for later migration features. */
 #define MVF_CMD_NOP			0x0001
@@ -157,12 +167,16 @@ struct mvf_cmd_entry {
  * QUERY_CAPS (vhca_id 0): out[0] = MVF_CAP_*, out[1] = TotalVFs,
  * out[2..3] = per-VF device memory bytes (lo, hi).
  *
- * QUERY_VHCA_MIGRATION_STATE: out[0..1] = bytes SAVE needs now (lo, hi),
- * out[2] = MVF_VHCA_STATE_* flags of the function, out[3] = its frozen
- * access counter (since 1.1; 0 before): the accesses to its BAR 0 or BAR 2
- * that the device trapped while the function was frozen, saturating at
- * 0xffffffff, cleared by a function reset (FLR, VF enable), never part of
- * the state image.
+ * QUERY_VHCA_MIGRATION_STATE: in[0] = 0 or MVF_QUERY_F_INCREMENTAL.
+ * out[0..1] (lo, hi): with in[0] = 0, the stream bytes the function's save
+ * session still has to write up to and including its END record, were the
+ * function frozen now (without a session: the bytes of a whole stream);
+ * with MVF_QUERY_F_INCREMENTAL, the bytes a SAVE of the running function
+ * would write now (0 without a session).  out[2] = MVF_VHCA_STATE_* flags
+ * of the function, out[3] = its frozen access counter (since 1.1; 0
+ * before): the accesses to its BAR 0 or BAR 2 that the device trapped
+ * while the function was frozen, saturating at 0xffffffff, cleared by a
+ * function reset (FLR, VF enable), never part of the migration stream.
  *
  * SUSPEND_VHCA / RESUME_VHCA: in[0] = MVF_SUSPEND_INITIATOR (quiesce: stop
  * starting DMA and finish what is outstanding) or MVF_SUSPEND_RESPONDER
@@ -175,19 +189,54 @@ struct mvf_cmd_entry {
  * Freezing needs a quiesced function; un-quiescing needs a thawed one.
  * Both are idempotent.
  *
- * SAVE_VHCA_STATE: the function must be frozen.  The device DMA-writes the
- * image into the buffers of the scatter list at @sgl_addr; @data_len is the
- * total buffer space.  out[0..1] = image bytes written.
+ * SAVE_VHCA_STATE: the device writes the next records of the function's
+ * migration stream (see "Migration stream" below) into the buffers of the
+ * scatter list at @sgl_addr, whole records only, at most @data_len bytes.
+ * in[0] = MVF_SAVE_F_START opens a new save session (an open one is
+ * dropped): all of the function's state counts as changed, and the first
+ * records are IDENT and SIZE.  Without it the open session continues
+ * (BAD_STATE / NO_SESSION if there is none).
+ *  - Frozen function: the records of device memory changed since it was
+ *    last saved in the session, then STATE and END.  Writing END closes
+ *    the session and sets MVF_SAVE_OUT_END.
+ *  - Running function (MVF_CAP_PRE_COPY only, else BAD_STATE / RUNNING):
+ *    the records of device memory changed since it was last saved, and
+ *    STATE if the queue contexts or registers changed; never END.  The
+ *    device tracks every change the function or the CPU makes from then
+ *    on, so a later SAVE writes it again.  0 bytes: nothing changed.
+ * out[0..1] = bytes written, out[2] = MVF_SAVE_OUT_* flags.  NO_SPACE /
+ * SAVE_NO_SPACE with out[0..1] = the bytes the next record needs if not
+ * even that fits.  Commands of the same function after a SAVE see its
+ * effect; the function's state is not touched.
  *
- * LOAD_VHCA_STATE: the function must be frozen.  @data_len image bytes are
- * read from the scatter list and validated completely before anything of
- * the function changes; a rejected image leaves every function as it was.
+ * LOAD_VHCA_STATE: the function must be frozen.  @data_len bytes of whole
+ * records are read from the scatter list.  in[0] = MVF_LOAD_F_START opens
+ * a new load session (an open one is dropped), whose first record must be
+ * IDENT; without it the open session continues (BAD_STATE / NO_SESSION).
+ * All records of the command are checked (framing, CRC, tags, values
+ * against this function) before any is applied, so a rejected command
+ * changes nothing; the records of earlier commands of the session were
+ * applied already: device memory records are written at once, a STATE
+ * record is kept aside and only END makes it the function's state.  On
+ * END (checked against the session's byte count) out[2] has
+ * MVF_LOAD_OUT_END and the session is closed.  A rejected command closes
+ * the session too.
  */
+#define MVF_QUERY_F_INCREMENTAL		(1u << 0)
+
+#define MVF_SAVE_F_START		(1u << 0)
+#define MVF_SAVE_OUT_END		(1u << 0)
+
+#define MVF_LOAD_F_START		(1u << 0)
+#define MVF_LOAD_OUT_END		(1u << 0)
+
 #define MVF_SUSPEND_INITIATOR		1
 #define MVF_SUSPEND_RESPONDER		2
 
 #define MVF_VHCA_STATE_QUIESCED		(1u << 0)
 #define MVF_VHCA_STATE_FROZEN		(1u << 1)
+#define MVF_VHCA_STATE_SAVING		(1u << 2)	/* save session open */
+#define MVF_VHCA_STATE_LOADING		(1u << 3)	/* load session open */
 
 /* Scatter list element: a table of these lives at sgl_addr. */
 struct mvf_sge {
@@ -356,51 +405,89 @@ struct mvf_cqe {
 #define MVF_CQE_STAT_RANGE		0x04	/* devmem offset out of range */
 
 /* ------------------------------------------------------------------ */
-/* VF state image (SAVE_VHCA_STATE / LOAD_VHCA_STATE)                  */
+/* Migration stream (SAVE_VHCA_STATE / LOAD_VHCA_STATE)                */
 /* ------------------------------------------------------------------ */
 /*
- * An image is a header followed by sections.  Every section starts with an
- * mvf_img_section and is padded to 8 bytes.  @crc32 is the CRC-32 (IEEE
- * 802.3, as zlib's crc32()) of the whole image with the crc32 field zero.
+ * A VF's migration stream is a sequence of records, each a 16-byte header
+ * and @len payload bytes, padded with zeros to a multiple of 8 bytes.
+ * @crc32 is the CRC-32 (IEEE 802.3, as zlib's crc32()) of the header with
+ * @crc32 zero, then the payload (without padding).  A reader that does not
+ * know a record's tag skips it, unless MVF_REC_F_MANDATORY is set: then it
+ * must fail.  A stream is
+ *
+ *   IDENT, SIZE, { DEVMEM | STATE }..., STATE, END
+ *
+ * IDENT first, so that a destination can refuse an incompatible stream at
+ * its first record.  SIZE announces how many bytes the stream is expected
+ * to have, were the VF stopped when it was written.  With PRE_COPY the same
+ * device memory page or STATE can occur several times; the last one
+ * counts.  END closes the stream: its @stream_bytes must equal the bytes
+ * of all records before it, so a lost or truncated record is noticed.
+ * The device never writes a record longer than MVF_REC_MAX_SIZE (header,
+ * payload and padding), so a reader needs no bigger buffer.
  */
-#define MVF_IMG_MAGIC			0x494d564d	/* "MVMI" */
-#define MVF_IMG_VERSION_MAJOR		1
-#define MVF_IMG_VERSION_MINOR		0
+#define MVF_STREAM_MAGIC		0x534d564d	/* "MVMS" */
+#define MVF_STREAM_VERSION_MAJOR	2
+#define MVF_STREAM_VERSION_MINOR	0
 
-struct mvf_img_header {
-	__le32 magic;
-	__le16 version_major;
-	__le16 version_minor;
-	__le32 header_len;	/* sizeof(struct mvf_img_header) */
+struct mvf_rec_hdr {
+	__le16 tag;		/* MVF_REC_* */
+	__le16 flags;		/* MVF_REC_F_* */
 	__le32 crc32;
-	__le64 total_len;	/* header + all sections */
+	__le64 len;		/* payload bytes, without padding */
+};
+
+#define MVF_REC_HDR_SIZE		16
+#define MVF_REC_ALIGN			8
+
+#define MVF_REC_F_MANDATORY		(1u << 0)
+
+#define MVF_REC_IDENT			0x0001	/* struct mvf_rec_ident */
+#define MVF_REC_SIZE			0x0002	/* struct mvf_rec_size */
+#define MVF_REC_DEVMEM			0x0003	/* struct mvf_rec_devmem, data */
+#define MVF_REC_STATE			0x0004	/* struct mvf_rec_state */
+#define MVF_REC_END			0x0005	/* struct mvf_rec_end */
+
+/* Device memory is saved, tracked and loaded in pages of this size. */
+#define MVF_DEVMEM_PAGE_SIZE		4096
+#define MVF_REC_DEVMEM_MAX_PAGES	256
+#define MVF_REC_MAX_SIZE		(MVF_REC_HDR_SIZE + 16 + \
+					 MVF_REC_DEVMEM_MAX_PAGES * \
+					 MVF_DEVMEM_PAGE_SIZE)
+
+/* Mandatory, first. */
+struct mvf_rec_ident {
+	__le32 magic;		/* MVF_STREAM_MAGIC */
+	__le16 version_major;	/* MVF_STREAM_VERSION_* of the writer */
+	__le16 version_minor;
 	__le16 vendor_id;	/* identity of the device that saved it */
 	__le16 device_id;
 	__le32 if_version;	/* MVF_IF_VERSION of that device */
 	__le32 caps;		/* MVF_CAP_* the state depends on */
-	__le32 num_sections;
+	__le32 page_size;	/* MVF_DEVMEM_PAGE_SIZE */
 	__le64 devmem_size;
 	__le16 src_vhca_id;	/* informational */
 	__le16 rsvd0;
 	__le32 rsvd1;
-	__le64 rsvd2;
 };
 
-#define MVF_IMG_HEADER_SIZE		64
-
-struct mvf_img_section {
-	__le16 type;		/* MVF_IMG_SEC_* */
-	__le16 flags;		/* must be 0 */
-	__le32 rsvd0;
-	__le64 len;		/* payload bytes after this descriptor */
+/* Optional. */
+struct mvf_rec_size {
+	__le64 stream_bytes;	/* expected bytes of the whole stream */
 };
 
-#define MVF_IMG_SECTION_SIZE		16
+/*
+ * Mandatory.  @pages pages of device memory from byte @offset; the data
+ * follows unless MVF_REC_DEVMEM_F_ZERO says they are all zero (then the
+ * payload is this structure alone).
+ */
+struct mvf_rec_devmem {
+	__le64 offset;		/* multiple of MVF_DEVMEM_PAGE_SIZE */
+	__le32 pages;		/* 1..MVF_REC_DEVMEM_MAX_PAGES */
+	__le32 flags;		/* MVF_REC_DEVMEM_F_* */
+};
 
-#define MVF_IMG_SEC_REGS		0x0001	/* struct mvf_img_regs */
-#define MVF_IMG_SEC_QUEUES		0x0002	/* struct mvf_img_queues */
-#define MVF_IMG_SEC_COUNTERS		0x0003	/* __le64[MVF_VF_NUM_COUNTERS] */
-#define MVF_IMG_SEC_DEVMEM		0x0004	/* devmem_size bytes */
+#define MVF_REC_DEVMEM_F_ZERO		(1u << 0)
 
 struct mvf_img_regs {
 	__le32 ctrl;
@@ -420,6 +507,18 @@ struct mvf_img_queues {
 	struct mvf_img_queue sq;
 	struct mvf_img_queue rq;
 	struct mvf_img_queue cq;
+};
+
+/* Mandatory: registers, queue contexts and counters. */
+struct mvf_rec_state {
+	struct mvf_img_regs regs;
+	struct mvf_img_queues queues;
+	__le64 cnt[MVF_VF_NUM_COUNTERS];
+};
+
+/* Mandatory, last. */
+struct mvf_rec_end {
+	__le64 stream_bytes;	/* bytes of all records before this one */
 };
 
 #endif /* _LINUX_MVF_MVF_IF_H */

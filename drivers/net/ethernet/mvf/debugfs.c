@@ -10,7 +10,12 @@
  *                    "%u\n"
  *
  * Each read runs QUERY_VHCA_MIGRATION_STATE, so it shows what the device
- * says at that moment.  debugfs waits for running reads before it removes
+ * says at that moment.
+ *
+ * /sys/kernel/debug/mvf_core/img_bytes shows the kernel memory all image
+ * buffers (the migration chunks of every VF) hold now and at most since
+ * the last reset, "%llu %llu\n"; writing anything to it starts a new
+ * peak.  debugfs waits for running reads before it removes
  * a file, so a read never outlives the directory (nor SR-IOV).
  */
 
@@ -49,6 +54,36 @@ static int mvf_dbg_frozen_accesses_show(struct seq_file *s, void *unused)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(mvf_dbg_frozen_accesses);
+
+static int mvf_dbg_img_bytes_show(struct seq_file *s, void *unused)
+{
+	u64 peak, now = mvf_img_bytes(&peak, false);
+
+	seq_printf(s, "%llu %llu\n", now, peak);
+	return 0;
+}
+
+static int mvf_dbg_img_bytes_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, mvf_dbg_img_bytes_show, inode->i_private);
+}
+
+static ssize_t mvf_dbg_img_bytes_write(struct file *file,
+				       const char __user *ubuf, size_t len,
+				       loff_t *ppos)
+{
+	mvf_img_bytes(NULL, true);
+	return len;
+}
+
+static const struct file_operations mvf_dbg_img_bytes_fops = {
+	.owner = THIS_MODULE,
+	.open = mvf_dbg_img_bytes_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.release = single_release,
+	.write = mvf_dbg_img_bytes_write,
+};
 
 /**
  * mvf_debugfs_add_vfs() - create the directories of newly enabled VFs
@@ -103,6 +138,8 @@ void mvf_debugfs_remove_vfs(struct mvf_core_dev *core)
 void mvf_debugfs_init(void)
 {
 	mvf_dbg_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	debugfs_create_file("img_bytes", 0644, mvf_dbg_root, NULL,
+			    &mvf_dbg_img_bytes_fops);
 }
 
 /**

@@ -10,9 +10,13 @@
  * the command interface keeps it alive for as long as the device may access
  * it, independently of its owner.
  *
- * Data is addressed by byte offset, so a later chunked SAVE/LOAD can use
- * parts of one buffer (or a series of smaller ones) without changing the
- * accessors.
+ * Data is addressed by byte offset.  VF drivers use a few small buffers
+ * per migration, whatever the VF's state size: SAVE and LOAD move the
+ * stream in chunks of whole records.
+ *
+ * All buffers' pages (data and scatter list tables) are counted, with the
+ * peak, so that what a migration costs in kernel memory can be measured
+ * (mvf_img_bytes(), debugfs "img_bytes").
  */
 
 #include <linux/dma-mapping.h>
@@ -30,6 +34,46 @@
 #define MVF_SGL_MAX_TABLES	MVF_SGL_MAX_DEPTH
 #define MVF_SGL_MAX_SGES	((MVF_SGL_MAX_TABLES - 1) * \
 				 (MVF_SGES_PER_TABLE - 1) + MVF_SGES_PER_TABLE)
+
+static atomic64_t mvf_img_cur = ATOMIC64_INIT(0);
+static atomic64_t mvf_img_peak = ATOMIC64_INIT(0);
+
+static void mvf_img_account(long long bytes)
+{
+	s64 now = atomic64_add_return(bytes, &mvf_img_cur);
+	s64 peak = atomic64_read(&mvf_img_peak);
+
+	while (now > peak) {
+		s64 old = atomic64_cmpxchg(&mvf_img_peak, peak, now);
+
+		if (old == peak)
+			break;
+		peak = old;
+	}
+}
+
+/**
+ * mvf_img_bytes() - kernel memory held by image buffers
+ * @peak: if not NULL, set to the most held at any time since module load
+ *	or the last reset of the peak
+ * @reset_peak: start a new peak at the current value (after reading it)
+ *
+ * Counts the pages of every buffer's data and scatter list, of all
+ * devices.
+ *
+ * Return: the bytes held now.
+ */
+u64 mvf_img_bytes(u64 *peak, bool reset_peak)
+{
+	s64 now = atomic64_read(&mvf_img_cur);
+
+	if (peak)
+		*peak = atomic64_read(&mvf_img_peak);
+	if (reset_peak)
+		atomic64_set(&mvf_img_peak, now);
+	return now;
+}
+EXPORT_SYMBOL_GPL(mvf_img_bytes);
 
 struct mvf_img_chunk {
 	struct page *page;
@@ -64,12 +108,14 @@ static void mvf_img_buf_free(struct mvf_img_buf *buf)
 		dma_unmap_page(dev, buf->tables[i].dma, PAGE_SIZE,
 			       DMA_TO_DEVICE);
 		__free_page(buf->tables[i].page);
+		mvf_img_account(-PAGE_SIZE);
 	}
 	for (i = 0; i < buf->nr_chunks; i++) {
 		struct mvf_img_chunk *c = &buf->chunks[i];
 
 		dma_unmap_page(dev, c->dma, PAGE_SIZE << c->order, buf->dir);
 		__free_pages(c->page, c->order);
+		mvf_img_account(-(PAGE_SIZE << c->order));
 	}
 	kvfree(buf->chunks);
 	mvf_core_put(buf->core);
@@ -112,6 +158,7 @@ static int mvf_img_alloc_chunks(struct mvf_img_buf *buf,
 			__free_pages(page, o);
 			return -ENOMEM;
 		}
+		mvf_img_account(PAGE_SIZE << o);
 		c = &buf->chunks[buf->nr_chunks++];
 		c->page = page;
 		c->order = o;
@@ -147,6 +194,7 @@ static int mvf_img_build_sgl(struct mvf_img_buf *buf)
 			__free_page(tbl->page);
 			return -ENOMEM;
 		}
+		mvf_img_account(PAGE_SIZE);
 		tbl->len = nents * sizeof(struct mvf_sge);
 		buf->nr_tables++;
 	}
@@ -270,10 +318,12 @@ enum mvf_img_op {
 	MVF_IMG_TO_USER,
 	MVF_IMG_FROM_USER,
 	MVF_IMG_TO_KERNEL,
+	MVF_IMG_FROM_KERNEL,
 };
 
 static int mvf_img_xfer(struct mvf_img_buf *buf, size_t off, size_t len,
-			enum mvf_img_op op, char __user *uptr, u8 *kptr)
+			enum mvf_img_op op, char __user *uptr, u8 *kptr,
+			const u8 *ksrc)
 {
 	size_t base = 0;
 	unsigned int i;
@@ -312,6 +362,10 @@ static int mvf_img_xfer(struct mvf_img_buf *buf, size_t off, size_t len,
 				memcpy(kptr, va + pg_off, n);
 				kptr += n;
 				break;
+			case MVF_IMG_FROM_KERNEL:
+				memcpy(va + pg_off, ksrc, n);
+				ksrc += n;
+				break;
 			}
 			kunmap_local(va);
 			if (left)
@@ -336,7 +390,7 @@ static int mvf_img_xfer(struct mvf_img_buf *buf, size_t off, size_t len,
 int mvf_img_buf_copy_to_user(struct mvf_img_buf *buf, size_t off,
 			     char __user *ubuf, size_t len)
 {
-	return mvf_img_xfer(buf, off, len, MVF_IMG_TO_USER, ubuf, NULL);
+	return mvf_img_xfer(buf, off, len, MVF_IMG_TO_USER, ubuf, NULL, NULL);
 }
 EXPORT_SYMBOL_GPL(mvf_img_buf_copy_to_user);
 
@@ -355,7 +409,7 @@ int mvf_img_buf_copy_from_user(struct mvf_img_buf *buf, size_t off,
 			       const char __user *ubuf, size_t len)
 {
 	return mvf_img_xfer(buf, off, len, MVF_IMG_FROM_USER,
-			    (char __user *)ubuf, NULL);
+			    (char __user *)ubuf, NULL, NULL);
 }
 EXPORT_SYMBOL_GPL(mvf_img_buf_copy_from_user);
 
@@ -371,9 +425,25 @@ EXPORT_SYMBOL_GPL(mvf_img_buf_copy_from_user);
 int mvf_img_buf_read(struct mvf_img_buf *buf, size_t off, void *dst,
 		     size_t len)
 {
-	return mvf_img_xfer(buf, off, len, MVF_IMG_TO_KERNEL, NULL, dst);
+	return mvf_img_xfer(buf, off, len, MVF_IMG_TO_KERNEL, NULL, dst, NULL);
 }
 EXPORT_SYMBOL_GPL(mvf_img_buf_read);
+
+/**
+ * mvf_img_buf_write() - copy bytes from kernel memory into a buffer
+ * @buf: buffer
+ * @off: byte offset in the buffer
+ * @src: source
+ * @len: bytes
+ *
+ * Return: 0 or -EINVAL if the range is outside the buffer.
+ */
+int mvf_img_buf_write(struct mvf_img_buf *buf, size_t off, const void *src,
+		      size_t len)
+{
+	return mvf_img_xfer(buf, off, len, MVF_IMG_FROM_KERNEL, NULL, NULL, src);
+}
+EXPORT_SYMBOL_GPL(mvf_img_buf_write);
 
 /* Hand the data blocks to the device before a command uses them. */
 void mvf_img_buf_sync_for_device(struct mvf_img_buf *buf)

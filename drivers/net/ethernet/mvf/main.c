@@ -18,9 +18,6 @@
 
 #define MVF_CORE_DRV_NAME	"mvf_core"
 
-/* Upper bound of the image metadata (header, section headers, registers). */
-#define MVF_IMG_META_MAX	SZ_4K
-
 static struct pci_driver mvf_core_driver;
 
 static void mvf_core_release(struct kref *ref)
@@ -95,17 +92,16 @@ u32 mvf_core_caps(const struct mvf_core_dev *core)
 EXPORT_SYMBOL_GPL(mvf_core_caps);
 
 /**
- * mvf_core_max_image_size() - upper bound of a VF state image
+ * mvf_core_devmem_size() - on-device memory of each VF
  * @core: core device
  *
- * Return: per-VF device memory plus room for the image metadata; an image
- * for a VF of this device cannot be larger.
+ * Return: bytes, as reported by QUERY_CAPS.
  */
-size_t mvf_core_max_image_size(const struct mvf_core_dev *core)
+u64 mvf_core_devmem_size(const struct mvf_core_dev *core)
 {
-	return min_t(u64, core->devmem_size + MVF_IMG_META_MAX, U32_MAX);
+	return core->devmem_size;
 }
-EXPORT_SYMBOL_GPL(mvf_core_max_image_size);
+EXPORT_SYMBOL_GPL(mvf_core_devmem_size);
 
 bool mvf_core_vhca_valid(struct mvf_core_dev *core, u16 vhca_id)
 {

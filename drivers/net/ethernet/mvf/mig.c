@@ -8,19 +8,32 @@
 #include "mvf_core.h"
 
 /**
- * mvf_core_query_mig_state() - ask how big a VF's state image is now
+ * mvf_core_query_mig_state() - ask how much a VF's save session has left
  * @core: core device
  * @vhca_id: VF (1..TotalVFs)
- * @size: if not NULL, set to the bytes SAVE needs
+ * @flags: 0: @size is the stream bytes still to come up to END were the VF
+ *	frozen now (a whole stream's without a save session);
+ *	MVF_QUERY_F_INCREMENTAL: the bytes a SAVE of the running VF would
+ *	write now
+ * @size: if not NULL, set to that byte count
  * @state: if not NULL, set to the VF's MVF_VHCA_STATE_* flags
+ *
+ * The device runs commands of one VF in order, so the answer counts every
+ * SAVE of that VF posted before.  Sleeps.
  *
  * Return: 0 or a negative errno (see mvf_core_exec()).
  */
 int mvf_core_query_mig_state(struct mvf_core_dev *core, u16 vhca_id,
-			     u64 *size, u32 *state)
+			     u32 flags, u64 *size, u32 *state)
 {
-	struct mvf_cmd cmd = { .opcode = MVF_CMD_QUERY_VHCA_MIGRATION_STATE };
+	struct mvf_cmd cmd = {
+		.opcode = MVF_CMD_QUERY_VHCA_MIGRATION_STATE,
+		.in = { flags },
+	};
 	int ret;
+
+	if (flags & ~MVF_QUERY_F_INCREMENTAL)
+		return -EINVAL;
 
 	ret = mvf_core_exec(core, vhca_id, &cmd);
 	if (ret)
@@ -112,28 +125,33 @@ int mvf_core_resume(struct mvf_core_dev *core, u16 vhca_id, u32 mode)
 EXPORT_SYMBOL_GPL(mvf_core_resume);
 
 /**
- * __mvf_core_save_async() - start saving a frozen VF's state
+ * __mvf_core_save_async() - write the next records of a VF's save session
  * @core: core device
  * @vhca_id: VF (1..TotalVFs)
- * @buf: DMA_FROM_DEVICE image buffer; the whole buffer is offered
+ * @buf: DMA_FROM_DEVICE buffer; the whole buffer is offered
+ * @flags: MVF_SAVE_F_START to open a new session, else 0
  * @cmd: command storage with @cmd->done (and @cmd->priv) set; the rest is
  *	filled in here
  * @owner: module of @cmd->done (use mvf_core_save_async())
  *
  * On success @cmd->done runs once the SAVE finished; then, if @cmd->err is
- * 0, mvf_cmd_out_u64(@cmd, 0) is the image length (checked to fit @buf)
- * and the image is in @buf, ready for the CPU.
+ * 0, mvf_cmd_out_u64(@cmd, 0) is the number of bytes written (checked to
+ * fit @buf, 0 when a running VF changed nothing), @cmd->out[2] has
+ * MVF_SAVE_OUT_END once the stream is complete, and the records are in
+ * @buf, ready for the CPU.
  *
  * Return: 0 if started, or a negative errno (@done will not run).
  */
 int __mvf_core_save_async(struct mvf_core_dev *core, u16 vhca_id,
-			  struct mvf_img_buf *buf, struct mvf_cmd *cmd,
-			  struct module *owner)
+			  struct mvf_img_buf *buf, u32 flags,
+			  struct mvf_cmd *cmd, struct module *owner)
 {
-	if (mvf_img_buf_dir(buf) != DMA_FROM_DEVICE)
+	if (mvf_img_buf_dir(buf) != DMA_FROM_DEVICE ||
+	    (flags & ~MVF_SAVE_F_START))
 		return -EINVAL;
 	cmd->opcode = MVF_CMD_SAVE_VHCA_STATE;
 	memset(cmd->in, 0, sizeof(cmd->in));
+	cmd->in[0] = flags;
 	cmd->buf = buf;
 	cmd->data_len = mvf_img_buf_size(buf);
 	return __mvf_core_exec_async(core, vhca_id, cmd, owner);
@@ -141,34 +159,34 @@ int __mvf_core_save_async(struct mvf_core_dev *core, u16 vhca_id,
 EXPORT_SYMBOL_GPL(__mvf_core_save_async);
 
 /**
- * mvf_core_load() - load a state image into a frozen VF
+ * __mvf_core_load_async() - load records into a frozen VF
  * @core: core device
  * @vhca_id: VF (1..TotalVFs)
- * @buf: DMA_TO_DEVICE image buffer holding the image at offset 0
- * @len: image bytes, 1..size of @buf
- * @cmd: if not NULL, receives the command with the device's status and
- *	syndrome (e.g. which image check failed)
+ * @buf: DMA_TO_DEVICE buffer holding whole records from offset 0
+ * @len: bytes of records, 1..size of @buf
+ * @flags: MVF_LOAD_F_START for the first records of a stream, else 0
+ * @cmd: command storage with @cmd->done (and @cmd->priv) set
+ * @owner: module of @cmd->done (use mvf_core_load_async())
  *
- * The device validates the whole image before changing anything: a
- * rejected image leaves the VF as it was.  Sleeps.
+ * The device checks all records of the command before it applies any, so
+ * a rejected command (@cmd->err -EINVAL, the syndrome says why) changes
+ * nothing.  @cmd->out[2] has MVF_LOAD_OUT_END once the END record was
+ * loaded and the VF took the state.
  *
- * Return: 0, -EINVAL for a rejected image or bad arguments, or another
- * negative errno (see mvf_core_exec()).
+ * Return: 0 if started, or a negative errno (@done will not run).
  */
-int mvf_core_load(struct mvf_core_dev *core, u16 vhca_id,
-		  struct mvf_img_buf *buf, size_t len, struct mvf_cmd *cmd)
+int __mvf_core_load_async(struct mvf_core_dev *core, u16 vhca_id,
+			  struct mvf_img_buf *buf, size_t len, u32 flags,
+			  struct mvf_cmd *cmd, struct module *owner)
 {
-	struct mvf_cmd local = {};
-
-	if (!cmd)
-		cmd = &local;
 	if (mvf_img_buf_dir(buf) != DMA_TO_DEVICE || !len ||
-	    len > mvf_img_buf_size(buf))
+	    len > mvf_img_buf_size(buf) || (flags & ~MVF_LOAD_F_START))
 		return -EINVAL;
 	cmd->opcode = MVF_CMD_LOAD_VHCA_STATE;
 	memset(cmd->in, 0, sizeof(cmd->in));
+	cmd->in[0] = flags;
 	cmd->buf = buf;
 	cmd->data_len = len;
-	return mvf_core_exec(core, vhca_id, cmd);
+	return __mvf_core_exec_async(core, vhca_id, cmd, owner);
 }
-EXPORT_SYMBOL_GPL(mvf_core_load);
+EXPORT_SYMBOL_GPL(__mvf_core_load_async);

@@ -22,8 +22,13 @@
 #define kzalloc_obj(P, GFP)	kzalloc(sizeof(P), GFP)
 #endif
 
-#define MVF_CMDQ_LOG_SIZE	5	/* 32 command slots */
-#define MVF_EQ_LOG_SIZE		6	/* at least one event per slot */
+/*
+ * The device completes commands out of order, but slots are reused in
+ * ring order: enough of them that a few long SAVEs or LOADs in flight per
+ * VF rarely hold up the ring.
+ */
+#define MVF_CMDQ_LOG_SIZE	6	/* 64 command slots */
+#define MVF_EQ_LOG_SIZE		7	/* at least one event per slot */
 
 enum mvf_slot_state {
 	MVF_SLOT_FREE,		/* the driver may post into it */

@@ -88,7 +88,7 @@ void mvf_cmds_detach(struct mvf_vfio_dev *mvdev)
 }
 
 /**
- * mvf_cmds_query_size() - bytes the VF's state image needs now
+ * mvf_cmds_query_size() - stream bytes still to come, were the VF stopped
  * @mvdev: VF device
  * @size: result
  *
@@ -96,7 +96,7 @@ void mvf_cmds_detach(struct mvf_vfio_dev *mvdev)
  */
 int mvf_cmds_query_size(struct mvf_vfio_dev *mvdev, u64 *size)
 {
-	return mvf_core_query_mig_state(mvdev->mdev, mvdev->vhca_id, size,
+	return mvf_core_query_mig_state(mvdev->mdev, mvdev->vhca_id, 0, size,
 					NULL);
 }
 
@@ -134,46 +134,4 @@ int mvf_cmds_suspend(struct mvf_vfio_dev *mvdev, u32 mode)
 int mvf_cmds_resume(struct mvf_vfio_dev *mvdev, u32 mode)
 {
 	return mvf_core_resume(mvdev->mdev, mvdev->vhca_id, mode);
-}
-
-/**
- * mvf_cmds_save_start() - start SAVE into a save file's buffer
- * @mvdev: VF device
- * @migf: save file; the caller holds a reference on it for @done
- * @done: completion callback; gets &@migf->cmd
- *
- * Return: 0 if started (@done will run), or a negative errno.
- */
-int mvf_cmds_save_start(struct mvf_vfio_dev *mvdev, struct mvf_migf *migf,
-			void (*done)(struct mvf_cmd *cmd))
-{
-	migf->cmd.done = done;
-	migf->cmd.priv = migf;
-	return mvf_core_save_async(mvdev->mdev, mvdev->vhca_id, migf->buf,
-				   &migf->cmd);
-}
-
-/**
- * mvf_cmds_load() - load an image into the frozen VF
- * @mvdev: VF device
- * @buf: image buffer
- * @len: image bytes
- *
- * Return: 0, -EINVAL if the device rejected the image, or another negative
- * errno.
- */
-int mvf_cmds_load(struct mvf_vfio_dev *mvdev, struct mvf_img_buf *buf,
-		  size_t len)
-{
-	struct mvf_cmd cmd = {};
-	int ret;
-
-	ret = mvf_core_load(mvdev->mdev, mvdev->vhca_id, buf, len, &cmd);
-	if (ret && cmd.status != MVF_CMD_STAT_NONE && cmd.status)
-		dev_err_ratelimited(mvf_vfio_dev(mvdev),
-				    "LOAD of a %zu byte image failed: %s, syndrome %s (%#x)\n",
-				    len, mvf_core_status_name(cmd.status),
-				    mvf_core_syndrome_name(cmd.syndrome),
-				    cmd.syndrome);
-	return ret;
 }

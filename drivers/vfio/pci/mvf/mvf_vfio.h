@@ -14,6 +14,7 @@
 #include <linux/wait.h>
 
 #include <linux/mvf/core.h>
+#include <linux/mvf/mvf_if.h>
 
 #define MVF_VFIO_DRV_NAME	"mvf-vfio-pci"
 
@@ -23,46 +24,100 @@
 #endif
 
 enum mvf_migf_state {
-	MVF_MIGF_SAVING,	/* save fd: SAVE in flight, nothing to read yet */
-	MVF_MIGF_READY,		/* save fd: image readable; resume fd: open */
+	MVF_MIGF_OPEN,		/* streaming */
 	MVF_MIGF_ERROR,		/* failed; the stream is broken */
 	MVF_MIGF_ENDED,		/* the device left the data state */
 };
 
 /*
+ * A data file moves the stream in chunks, through a ring of
+ * MVF_MIGF_CHUNKS buffers of MVF_CHUNK_SIZE bytes each, whatever the size
+ * of the VF's state: one record of the largest size a device writes fits
+ * a chunk.
+ */
+#define MVF_MIGF_CHUNKS		4
+#define MVF_CHUNK_SIZE		PAGE_ALIGN(MVF_REC_MAX_SIZE)
+
+enum mvf_chunk_state {
+	MVF_CHUNK_FREE,
+	MVF_CHUNK_FILLING,	/* resume: records being written into it */
+	MVF_CHUNK_BUSY,		/* the device owns it (SAVE or LOAD) */
+	MVF_CHUNK_READY,	/* save: records to be read */
+};
+
+struct mvf_migf;
+
+struct mvf_chunk {
+	struct mvf_migf *migf;
+	struct mvf_img_buf *buf;	/* NULL once the file ended */
+	enum mvf_chunk_state state;
+	size_t len;		/* bytes of records in it */
+	size_t pos;		/* save: bytes read */
+	struct mvf_cmd cmd;	/* its SAVE or LOAD while BUSY */
+};
+
+/*
  * A migration data file (the fd VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE hands
- * out).  It is reference counted: the struct file holds one reference and an
- * in-flight SAVE holds another, so user release and SAVE completion can come
- * in either order.  The file never points back at the VF device: once it is
+ * out).  It is reference counted: the struct file holds one reference and
+ * every command in flight another, so user release and completions can
+ * come in any order.  It never points back at the VF device: once it is
  * ended it only answers -ENODEV, and it can outlive the device.
  */
 struct mvf_migf {
 	struct kref ref;
 	struct file *filp;
 	struct device *dev;		/* the VF, for logging; reference held */
+	struct mvf_core_dev *mdev;	/* reference held */
+	u16 vhca_id;
+	bool save;
 	/*
-	 * Serializes read()/write() against each other and the RESUMING->STOP
-	 * arc against writers; protects pos and (resume) len.  User copies,
+	 * Serializes read()/write()/ioctl() against each other and against
+	 * the arcs that use the file (which take it inside state_mutex), and
+	 * protects everything below that state_lock does not.  User copies,
 	 * and so page faults and mmap_lock, happen under it, hence nothing
 	 * that can run inside a PCI reset (with vfio's memory_lock held)
 	 * takes it: ending a file does not.
 	 */
 	struct mutex io_lock;
 	/*
-	 * Protects state, buf and (save) len.  Taken by the SAVE completion,
-	 * which runs in the core's event thread, and by ending the file;
-	 * nests inside io_lock.  I/O takes a reference on buf under it, so
-	 * ending the file can drop the file's reference at any time.
+	 * Protects state, err, head, every chunk's state, len and buf, and
+	 * end_seen/loaded_end.  Taken by the command completions, which run
+	 * in the core's event thread, and by ending the file; nests inside
+	 * io_lock.  I/O takes a reference on a chunk's buffer under it, so
+	 * ending the file can drop the file's references at any time.
 	 */
 	spinlock_t state_lock;
 	enum mvf_migf_state state;
-	struct mvf_img_buf *buf;	/* NULL once ended */
-	size_t len;			/* save: image bytes; resume: written */
-	size_t pos;			/* save: bytes read so far */
-	/* resume, under io_lock: this VF's image size (0: unknown) */
-	size_t expect_len;
-	wait_queue_head_t wq;		/* readers/pollers of the save fd */
-	struct mvf_cmd cmd;		/* the SAVE command while in flight */
+	int err;			/* why it is in ERROR */
+	struct mvf_chunk chunks[MVF_MIGF_CHUNKS];
+	/*
+	 * The ring: chunks [head, tail) (modulo MVF_MIGF_CHUNKS) went to the
+	 * device in that order; the device completes them in that order.
+	 * Save: the reader consumes at head.  Resume: a completed LOAD
+	 * advances head; the chunk being filled is the one at tail.
+	 */
+	unsigned int head;
+	unsigned int tail;		/* io_lock */
+	wait_queue_head_t wq;		/* chunk or state changes */
+	bool started;			/* the first command (START) went */
+	bool end_seen;			/* save: END read from the device */
+	u64 stream_bytes;		/* read or written so far */
+
+	/* save, under io_lock */
+	bool precopy;			/* the device is in PRE_COPY(_P2P) */
+	bool clean;			/* a pre-copy SAVE found no change */
+	u64 initial_bytes;		/* the whole stream at the start */
+
+	/* resume, under io_lock */
+	u8 hdr[MVF_REC_HDR_SIZE];	/* the record header being written */
+	unsigned int hdr_len;
+	bool in_rec;			/* hdr is complete, payload follows */
+	u16 rec_tag;
+	u64 rec_len;			/* payload bytes */
+	u64 rec_left;			/* payload and padding still to come */
+	bool ident_ok;			/* IDENT arrived and fits this VF */
+	bool rec_end;			/* the END record arrived */
+	bool loaded_end;		/* the device took END (state_lock) */
 };
 
 struct mvf_vfio_dev {
@@ -113,6 +168,16 @@ static inline struct device *mvf_vfio_dev(struct mvf_vfio_dev *mvdev)
 /* vfio_dev.c */
 const struct vfio_device_ops *mvf_vfio_ops(void);
 
+/* migf.c */
+struct file *mvf_save_open(struct mvf_vfio_dev *mvdev, bool precopy,
+			   struct mvf_migf **migfp);
+struct file *mvf_resume_open(struct mvf_vfio_dev *mvdev,
+			     struct mvf_migf **migfp);
+void mvf_save_set_precopy(struct mvf_migf *migf, bool precopy);
+int mvf_save_pending(struct mvf_migf *migf, u64 *bytes);
+int mvf_resume_finish(struct mvf_migf *migf);
+void mvf_migf_end(struct mvf_migf *migf);
+
 /* lm.c */
 void mvf_lm_init(struct mvf_vfio_dev *mvdev);
 void mvf_lm_uninit(struct mvf_vfio_dev *mvdev);
@@ -144,9 +209,5 @@ int mvf_cmds_query_size(struct mvf_vfio_dev *mvdev, u64 *size);
 int mvf_cmds_query_state(struct mvf_vfio_dev *mvdev, u32 *state);
 int mvf_cmds_suspend(struct mvf_vfio_dev *mvdev, u32 mode);
 int mvf_cmds_resume(struct mvf_vfio_dev *mvdev, u32 mode);
-int mvf_cmds_save_start(struct mvf_vfio_dev *mvdev, struct mvf_migf *migf,
-			void (*done)(struct mvf_cmd *cmd));
-int mvf_cmds_load(struct mvf_vfio_dev *mvdev, struct mvf_img_buf *buf,
-		  size_t len);
 
 #endif /* _MVF_VFIO_H */

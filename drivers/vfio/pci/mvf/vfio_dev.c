@@ -31,6 +31,8 @@ static int mvf_vfio_init_dev(struct vfio_device *vdev)
 		vdev->migration_flags = VFIO_MIGRATION_STOP_COPY;
 		if (mvf_core_caps(mvdev->mdev) & MVF_CAP_P2P)
 			vdev->migration_flags |= VFIO_MIGRATION_P2P;
+		if (mvf_core_caps(mvdev->mdev) & MVF_CAP_PRE_COPY)
+			vdev->migration_flags |= VFIO_MIGRATION_PRE_COPY;
 		vdev->mig_ops = &mvf_lm_ops;
 	}
 	return 0;
