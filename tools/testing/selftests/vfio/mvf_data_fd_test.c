@@ -75,9 +75,11 @@ TEST_F_TIMEOUT(data_fd, save_fd_is_a_read_only_stream, MVF_T_SHORT)
 	EXPECT_EQ(-1, write(fd, buf, sizeof(buf)));
 	EXPECT_EQ(EBADF, errno) TH_LOG("write on the save fd: errno %d (%s)",
 				       errno, strerror(errno));
-	/* none of that moved the stream: it starts with the image header */
+	/* none of that moved the stream: it starts with the IDENT record */
 	ASSERT_EQ(sizeof(buf), read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(MVF_IMG_MAGIC, le32toh(*(uint32_t *)buf));
+	EXPECT_EQ(MVF_REC_IDENT, le16toh(((struct mvf_rec_hdr *)buf)->tag));
+	EXPECT_EQ(MVF_STREAM_MAGIC,
+		  le32toh(((struct mvf_rec_ident *)(buf + MVF_REC_HDR_SIZE))->magic));
 	close(fd);
 }
 
@@ -307,10 +309,10 @@ TEST_F_TIMEOUT(data_fd, fd_dead_after_device_close, MVF_T_SHORT)
 	for (i = 0; i < 2; i++) {
 		save = i == 0;
 		/*
-		 * Resume: less than an image header of zeros, which the driver
-		 * would refuse as soon as it is complete.
+		 * Resume: less than a record header of zeros, which the
+		 * driver would refuse as soon as it is complete.
 		 */
-		len = save ? sizeof(buf) : MVF_IMG_HEADER_SIZE / 2;
+		len = save ? sizeof(buf) : MVF_REC_HDR_SIZE / 2;
 		memset(buf, 0, sizeof(buf));
 		fd = enter(_metadata, self->vf,
 			   save ? VFIO_DEVICE_STATE_STOP_COPY :

@@ -93,18 +93,22 @@ static void go(struct __test_metadata *_metadata, struct mvf_vf *vf,
 		close(fd);
 }
 
-/* Read a whole image from @fd, check that it parses, close @fd. */
+/*
+ * Read a whole stream from @fd, check that it parses, close @fd.  A
+ * stream saved in STOP names every device memory page exactly once.
+ */
 static void save_all(struct __test_metadata *_metadata, struct mvf_vf *vf,
 		     int fd, void **img, size_t *len)
 {
-	struct mvf_img_info info;
+	struct mvf_stream_info info;
 	char why[256] = "";
 
 	ASSERT_EQ(0, vfio_mig_save(fd, vf->devmem_size, img, len));
 	close(fd);
-	ASSERT_EQ(0, mvf_img_parse(*img, *len, &info, why, sizeof(why)))
-		TH_LOG("saved image: %s", why);
-	ASSERT_EQ(vf->devmem_size, info.sec_len[MVF_IMG_SEC_DEVMEM]);
+	ASSERT_EQ(0, mvf_stream_parse(*img, *len, true, &info, why,
+				      sizeof(why)))
+		TH_LOG("saved stream: %s", why);
+	ASSERT_EQ(vf->devmem_size / MVF_DEVMEM_PAGE_SIZE, info.devmem_pages);
 }
 
 static void load_all(struct __test_metadata *_metadata, int fd,
@@ -154,6 +158,13 @@ static void reach(struct __test_metadata *_metadata, struct mvf_vf *vf,
 	case S_RESUMING:
 		go(_metadata, vf, S_RESUMING, fd);
 		return;
+	case S_PRE_COPY:
+		go(_metadata, vf, S_PRE_COPY, fd);
+		return;
+	case S_PRE_COPY_P2P:
+		go(_metadata, vf, S_P2P, NULL);
+		go(_metadata, vf, S_PRE_COPY_P2P, fd);
+		return;
 	}
 }
 
@@ -162,8 +173,9 @@ TEST_F(mig_state, feature_flags)
 	uint64_t flags = 0;
 
 	ASSERT_EQ(0, vfio_mig_flags(self->vf->vdev, &flags));
-	EXPECT_EQ(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P, flags)
-		TH_LOG("MVF implements STOP_COPY and P2P, no PRE_COPY: got 0x%llx",
+	EXPECT_EQ(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P |
+		  VFIO_MIGRATION_PRE_COPY, flags)
+		TH_LOG("MVF implements STOP_COPY, P2P and PRE_COPY: got 0x%llx",
 		       (unsigned long long)flags);
 
 	/* Probing: what the three migration features support. */
@@ -275,11 +287,73 @@ TEST_F_TIMEOUT(mig_state, combination_arcs, MVF_T_SHORT)
 	free(img2);
 }
 
+/*
+ * The pre-copy arcs, each one: RUNNING -> PRE_COPY -> PRE_COPY_P2P ->
+ * PRE_COPY -> PRE_COPY_P2P -> STOP_COPY on one save fd, which then holds
+ * a whole stream; RUNNING_P2P -> PRE_COPY_P2P -> RUNNING_P2P and
+ * PRE_COPY -> RUNNING end their fd.  The VF is quiesced exactly in the
+ * P2P states and frozen in STOP_COPY, and its own stream loads back.
+ */
+TEST_F_TIMEOUT(mig_state, precopy_arcs, MVF_T_SHORT)
+{
+	struct mvf_vf *vf = self->vf;
+	size_t len = 0;
+	void *img = NULL;
+	char c;
+	int fd, fd2;
+
+	ASSERT_EQ(0, mvf_devmem_fill(vf, 0, FILL, SEED + 2));
+	mvf_scratch_set(vf, SEED + 2);
+
+	go(_metadata, vf, S_PRE_COPY, &fd);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, status_bits(_metadata, vf))
+		TH_LOG("PRE_COPY must leave the VF running");
+	go(_metadata, vf, S_PRE_COPY_P2P, NULL);
+	EXPECT_EQ(MVF_VF_STATUS_QUIESCED, status_bits(_metadata, vf));
+	go(_metadata, vf, S_PRE_COPY, NULL);
+	EXPECT_EQ(0, status_bits(_metadata, vf));
+	go(_metadata, vf, S_PRE_COPY_P2P, NULL);
+	go(_metadata, vf, S_STOP_COPY, NULL);
+	EXPECT_EQ(MVF_VF_STATUS_QUIESCED | MVF_VF_STATUS_FROZEN,
+		  status_bits(_metadata, vf));
+	save_all(_metadata, vf, fd, &img, &len);
+	go(_metadata, vf, S_STOP, NULL);
+
+	go(_metadata, vf, S_P2P, NULL);
+	go(_metadata, vf, S_PRE_COPY_P2P, &fd2);
+	ASSERT_LE(0, fd2);
+	go(_metadata, vf, S_P2P, NULL);
+	errno = 0;
+	EXPECT_EQ(-1, read(fd2, &c, 1));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("PRE_COPY_P2P -> RUNNING_P2P must end the fd");
+	close(fd2);
+	go(_metadata, vf, S_RUNNING, NULL);
+	go(_metadata, vf, S_PRE_COPY, &fd2);
+	go(_metadata, vf, S_RUNNING, NULL);
+	errno = 0;
+	EXPECT_EQ(-1, read(fd2, &c, 1));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("PRE_COPY -> RUNNING must end the fd");
+	close(fd2);
+	EXPECT_EQ(0, status_bits(_metadata, vf));
+
+	/* the stream loads back */
+	ASSERT_EQ(0, mvf_devmem_fill(vf, 0, FILL, SEED + 3));
+	go(_metadata, vf, S_STOP, NULL);
+	go(_metadata, vf, S_RESUMING, &fd);
+	load_all(_metadata, fd, img, len);
+	go(_metadata, vf, S_RUNNING, NULL);
+	EXPECT_EQ(0, mvf_devmem_cmp_pattern(vf, 0, FILL, SEED + 2, NULL));
+	EXPECT_EQ(0, mvf_scratch_check(vf, SEED + 2));
+	free(img);
+}
+
 /* Requesting the current state succeeds, changes nothing, opens no fd. */
 TEST_F_TIMEOUT(mig_state, same_state_is_noop, MVF_T_SHORT)
 {
 	static const uint32_t states[] = { S_RUNNING, S_P2P, S_STOP,
-					   S_STOP_COPY, S_RESUMING };
+					   S_STOP_COPY, S_RESUMING,
+					   S_PRE_COPY, S_PRE_COPY_P2P };
 	struct mvf_vf *vf = self->vf;
 	size_t len = 0;
 	void *img = NULL;
@@ -302,17 +376,19 @@ TEST_F_TIMEOUT(mig_state, same_state_is_noop, MVF_T_SHORT)
 }
 
 /*
- * Targets the device does not support, ERROR and values outside the enum
- * fail with EINVAL (vfio_mig_get_next_state()) from every state, return no
- * fd and leave the state (and an open save session) as it was.
+ * ERROR and values outside the enum fail with EINVAL
+ * (vfio_mig_get_next_state()) from every state, and so do STOP_COPY ->
+ * PRE_COPY(_P2P), which the uAPI forbids; they return no fd and leave the
+ * state (and an open save session) as it was.
  */
 TEST_F_TIMEOUT(mig_state, illegal_targets, MVF_T_SHORT)
 {
 	static const uint32_t states[] = { S_RUNNING, S_P2P, S_STOP,
-					   S_STOP_COPY, S_RESUMING };
-	static const uint32_t bad[] = { S_PRE_COPY, S_PRE_COPY_P2P, S_ERROR,
-					VFIO_DEVICE_STATE_NR, 0x100,
-					0xffffffff };
+					   S_STOP_COPY, S_RESUMING,
+					   S_PRE_COPY, S_PRE_COPY_P2P };
+	static const uint32_t bad[] = { S_ERROR, VFIO_DEVICE_STATE_NR, 0x100,
+					0xffffffff, S_PRE_COPY,
+					S_PRE_COPY_P2P };
 	struct mvf_vf *vf = self->vf;
 	unsigned int i, j;
 	size_t len = 0;
@@ -323,6 +399,10 @@ TEST_F_TIMEOUT(mig_state, illegal_targets, MVF_T_SHORT)
 		ASSERT_EQ(0, vfio_dev_reset(vf->vdev));
 		reach(_metadata, vf, states[i], &fd);
 		for (j = 0; j < ARRAY_SIZE(bad); j++) {
+			/* PRE_COPY targets are only illegal from STOP_COPY */
+			if ((bad[j] == S_PRE_COPY || bad[j] == S_PRE_COPY_P2P) &&
+			    states[i] != S_STOP_COPY)
+				continue;
 			dfd = -2;
 			ret = mvf_set_state_quiet(vf, bad[j], &dfd);
 			EXPECT_EQ(-EINVAL, ret)
@@ -337,11 +417,12 @@ TEST_F_TIMEOUT(mig_state, illegal_targets, MVF_T_SHORT)
 		if (states[i] == S_STOP_COPY) {
 			save_all(_metadata, vf, fd, &img, &len);
 			fd = -1;
+			free(img);
+			img = NULL;
 		}
 		if (fd >= 0)
 			close(fd);
 	}
-	free(img);
 }
 
 /* Malformed VFIO_DEVICE_FEATURE calls fail with EINVAL and change nothing. */
@@ -391,25 +472,35 @@ TEST_F(mig_state, bad_feature_ioctl)
 }
 
 /*
- * MIG_DATA_SIZE estimates the STOP_COPY stream: at least the device memory
- * plus the image header, in RUNNING and in STOP, and not absurdly more.
+ * MIG_DATA_SIZE is the STOP_COPY stream's exact length: in STOP it equals
+ * the bytes the save fd then gives.  Device memory that was written
+ * travels as data, the zero rest as ZERO records: FILL bytes plus a few
+ * bytes per MiB, in RUNNING and in STOP.
  */
-TEST_F(mig_state, data_size_plausible)
+TEST_F(mig_state, data_size_exact)
 {
 	struct mvf_vf *vf = self->vf;
-	uint64_t min = vf->devmem_size + MVF_IMG_HEADER_SIZE;
+	uint64_t max = FILL + vf->devmem_size / (1 << 20) * 64 + 4096;
 	uint64_t run = 0, stop = 0;
+	size_t len = 0;
+	void *img = NULL;
+	int fd;
 
+	ASSERT_EQ(0, mvf_devmem_fill(vf, 0, FILL, SEED + 4));
 	ASSERT_EQ(0, vfio_mig_data_size(vf->vdev, &run));
-	EXPECT_LE(min, run);
-	EXPECT_GE(vf->devmem_size + (1 << 20), run)
-		TH_LOG("%llu bytes for %llu bytes of device memory",
-		       (unsigned long long)run,
+	EXPECT_LE(FILL, run);
+	EXPECT_GE(max, run)
+		TH_LOG("%llu bytes for %lu bytes written of %llu of device memory",
+		       (unsigned long long)run, FILL,
 		       (unsigned long long)vf->devmem_size);
 	go(_metadata, vf, S_STOP, NULL);
 	ASSERT_EQ(0, vfio_mig_data_size(vf->vdev, &stop));
-	EXPECT_LE(min, stop);
-	EXPECT_GE(vf->devmem_size + (1 << 20), stop);
+	EXPECT_EQ(run, stop);
+	go(_metadata, vf, S_STOP_COPY, &fd);
+	save_all(_metadata, vf, fd, &img, &len);
+	EXPECT_EQ(stop, len) TH_LOG("MIG_DATA_SIZE said %llu, the stream has %zu",
+				    (unsigned long long)stop, len);
+	free(img);
 }
 
 /*

@@ -640,17 +640,24 @@ static void peer_load(struct __test_metadata *_metadata, struct rv *r,
 	mvf_pattern_fill(expect, A_OFF, PEER_LEN, seed);
 }
 
-/* Offset of the device memory section in an image. */
-static uint64_t img_devmem(struct __test_metadata *_metadata, const void *img,
-			   size_t len)
+/*
+ * The device memory a migration stream carries, in a buffer of @size
+ * bytes the caller frees.
+ */
+static uint8_t *stream_devmem(struct __test_metadata *_metadata,
+			      const void *img, size_t len, uint64_t size)
 {
-	struct mvf_img_info info;
+	struct mvf_stream_info info;
 	char why[256] = "";
+	uint8_t *dm;
 
-	ASSERT_EQ(0, mvf_img_parse(img, len, &info, why, sizeof(why)))
-		TH_LOG("state image: %s", why);
-	ASSERT_NE(0, info.sec_off[MVF_IMG_SEC_DEVMEM]);
-	return info.sec_off[MVF_IMG_SEC_DEVMEM] + MVF_IMG_SECTION_SIZE;
+	EXPECT_EQ(0, mvf_stream_parse(img, len, true, &info, why, sizeof(why)))
+		TH_LOG("migration stream: %s", why);
+	dm = calloc(1, size);
+	if (dm && mvf_stream_devmem(img, len, dm, size)) {
+		EXPECT_TRUE(false) TH_LOG("a DEVMEM record outside device memory");
+	}
+	return dm;
 }
 
 FIXTURE(revoke) {
@@ -731,7 +738,8 @@ TEST_F_TIMEOUT(revoke, mmap_hammer, MVF_T_LONG)
 		"STOP", "STOP_COPY", "STOP", "RUNNING_P2P", "RUNNING" };
 	struct rv *r = &self->r;
 	struct mvf_vf *vf = r->vf;
-	uint64_t frozen_shadow[HAMMER_WORDS], dm, v;
+	uint64_t frozen_shadow[HAMMER_WORDS], v;
+	uint8_t *dm;
 	bool have_snapshot = false;
 	struct hammer *h;
 	void *img = NULL;
@@ -820,13 +828,14 @@ TEST_F_TIMEOUT(revoke, mmap_hammer, MVF_T_LONG)
 
 	/* the image of the frozen VF: what BAR 2 held when it froze */
 	ASSERT_NE(NULL, img);
-	dm = img_devmem(_metadata, img, len);
+	dm = stream_devmem(_metadata, img, len, vf->devmem_size);
+	ASSERT_NE(NULL, dm);
 	for (w = 0; w < HAMMER_WORDS; w++) {
-		memcpy(&v, (uint8_t *)img + dm + HAMMER_BASE +
-		       (uint64_t)w * HAMMER_STRIDE, 8);
+		memcpy(&v, dm + HAMMER_BASE + (uint64_t)w * HAMMER_STRIDE, 8);
 		EXPECT_EQ(frozen_shadow[w], le64toh(v))
-			TH_LOG("word %u in the STOP_COPY image", w);
+			TH_LOG("word %u in the STOP_COPY stream", w);
 	}
+	free(dm);
 	free(img);
 	/* and now: exactly what the stores that did not fault left */
 	for (w = 0; w < HAMMER_WORDS; w++) {
@@ -990,7 +999,8 @@ TEST_F_TIMEOUT(peer, peer_dmabuf, MVF_T_SHORT)
 	void *img = NULL;
 	size_t len = 0;
 	char why[512];
-	uint64_t dm, bad = 0;
+	uint64_t bad = 0;
+	uint8_t *dm;
 	int ret, fd;
 
 	ret = peer_support(r, why, sizeof(why));
@@ -1038,9 +1048,11 @@ TEST_F_TIMEOUT(peer, peer_dmabuf, MVF_T_SHORT)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, vfio_mig_save(fd, b->devmem_size, &img, &len));
 	close(fd);
-	dm = img_devmem(_metadata, img, len);
-	EXPECT_EQ(0, memcmp((uint8_t *)img + dm + B_OFF, stale, PEER_LEN))
-		TH_LOG("B's image does not hold what A wrote before the freeze");
+	dm = stream_devmem(_metadata, img, len, b->devmem_size);
+	ASSERT_NE(NULL, dm);
+	EXPECT_EQ(0, memcmp(dm + B_OFF, stale, PEER_LEN))
+		TH_LOG("B's stream does not hold what A wrote before the freeze");
+	free(dm);
 	free(img);
 	go(_metadata, b, S_STOP, NULL);
 

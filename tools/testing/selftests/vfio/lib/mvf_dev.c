@@ -995,7 +995,7 @@ out:
 	return ret;
 }
 
-/* ---- state image -------------------------------------------------------------- */
+/* ---- migration stream -------------------------------------------------------------- */
 
 uint32_t mvf_crc32(uint32_t crc, const void *buf, size_t len)
 {
@@ -1018,90 +1018,193 @@ uint32_t mvf_crc32(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
-uint32_t mvf_img_crc(const void *img, size_t len)
+static const struct mvf_rec_hdr *mvf_rec_hdr_at(const void *buf, uint64_t off)
 {
-	const size_t off = offsetof(struct mvf_img_header, crc32);
-	static const uint32_t zero;
-	uint32_t crc;
-
-	if (len < off + 4)
-		return mvf_crc32(0, img, len);
-	crc = mvf_crc32(0, img, off);
-	crc = mvf_crc32(crc, &zero, 4);
-	return mvf_crc32(crc, (const uint8_t *)img + off + 4, len - off - 4);
+	return (const struct mvf_rec_hdr *)((const uint8_t *)buf + off);
 }
 
-void mvf_img_fix_crc(void *img, size_t len)
+uint64_t mvf_rec_size(const void *buf, uint64_t off)
 {
-	struct mvf_img_header *h = img;
-
-	h->crc32 = htole32(mvf_img_crc(img, len));
+	return MVF_REC_HDR_SIZE +
+	       ALIGN_UP(le64toh(mvf_rec_hdr_at(buf, off)->len), MVF_REC_ALIGN);
 }
 
-int mvf_img_parse(const void *img, size_t len, struct mvf_img_info *info,
-		  char *why, size_t why_len)
+void *mvf_rec_payload(void *buf, uint64_t off, uint64_t *len)
 {
-	const struct mvf_img_header *h = img;
-	const uint8_t *p = img;
-	uint64_t off, plen;
-	uint32_t i;
+	if (len)
+		*len = le64toh(mvf_rec_hdr_at(buf, off)->len);
+	return (uint8_t *)buf + off + MVF_REC_HDR_SIZE;
+}
+
+static uint32_t mvf_rec_crc(const void *buf, uint64_t off)
+{
+	struct mvf_rec_hdr h = *mvf_rec_hdr_at(buf, off);
+
+	h.crc32 = 0;
+	return mvf_crc32(mvf_crc32(0, &h, sizeof(h)),
+			 (const uint8_t *)buf + off + MVF_REC_HDR_SIZE,
+			 le64toh(h.len));
+}
+
+void mvf_rec_fix_crc(void *buf, uint64_t off)
+{
+	struct mvf_rec_hdr *h = (struct mvf_rec_hdr *)((uint8_t *)buf + off);
+
+	h->crc32 = htole32(mvf_rec_crc(buf, off));
+}
+
+int mvf_stream_parse(const void *buf, size_t len, bool need_end,
+		     struct mvf_stream_info *info, char *why, size_t why_len)
+{
+	uint64_t off = 0;
 
 	memset(info, 0, sizeof(*info));
-	if (len < MVF_IMG_HEADER_SIZE) {
-		snprintf(why, why_len, "image of %zu bytes is shorter than its header",
-			 len);
-		return -EINVAL;
-	}
-	if (le32toh(h->magic) != MVF_IMG_MAGIC) {
-		snprintf(why, why_len, "image magic 0x%08x, expected 0x%08x",
-			 le32toh(h->magic), MVF_IMG_MAGIC);
-		return -EINVAL;
-	}
-	if (le32toh(h->header_len) != MVF_IMG_HEADER_SIZE) {
-		snprintf(why, why_len, "header_len %u, expected %u",
-			 le32toh(h->header_len), MVF_IMG_HEADER_SIZE);
-		return -EINVAL;
-	}
-	info->total_len = le64toh(h->total_len);
-	info->num_sections = le32toh(h->num_sections);
-	if (info->total_len != len) {
-		snprintf(why, why_len, "total_len %llu but the stream has %zu bytes",
-			 (unsigned long long)info->total_len, len);
-		return -EINVAL;
-	}
-	if (mvf_img_crc(img, len) != le32toh(h->crc32)) {
-		snprintf(why, why_len, "crc32 0x%08x, computed 0x%08x",
-			 le32toh(h->crc32), mvf_img_crc(img, len));
-		return -EINVAL;
-	}
-	off = MVF_IMG_HEADER_SIZE;
-	for (i = 0; i < info->num_sections; i++) {
-		const struct mvf_img_section *s;
-		uint16_t type;
+	while (off < len) {
+		const struct mvf_rec_hdr *h;
+		uint64_t plen, size;
+		uint16_t tag;
 
-		if (off + MVF_IMG_SECTION_SIZE > len) {
-			snprintf(why, why_len, "section %u descriptor beyond the image",
-				 i);
+		if (info->end_off) {
+			snprintf(why, why_len, "data after END at %llu",
+				 (unsigned long long)off);
 			return -EINVAL;
 		}
-		s = (const struct mvf_img_section *)(p + off);
-		type = le16toh(s->type);
-		plen = le64toh(s->len);
-		if (plen > len - off - MVF_IMG_SECTION_SIZE) {
-			snprintf(why, why_len, "section %u (type %u) of %llu bytes beyond the image",
-				 i, type, (unsigned long long)plen);
+		if (len - off < MVF_REC_HDR_SIZE) {
+			snprintf(why, why_len, "record header at %llu cut short",
+				 (unsigned long long)off);
 			return -EINVAL;
 		}
-		if (type >= 1 && type <= 4) {
-			info->sec_off[type] = off;
-			info->sec_len[type] = plen;
+		h = mvf_rec_hdr_at(buf, off);
+		tag = le16toh(h->tag);
+		plen = le64toh(h->len);
+		if (plen > MVF_REC_MAX_SIZE - MVF_REC_HDR_SIZE) {
+			snprintf(why, why_len, "record %#x at %llu of %llu bytes",
+				 tag, (unsigned long long)off,
+				 (unsigned long long)plen);
+			return -EINVAL;
 		}
-		off += MVF_IMG_SECTION_SIZE + ALIGN_UP(plen, 8);
+		size = mvf_rec_size(buf, off);
+		if (len - off < size) {
+			snprintf(why, why_len, "record %#x at %llu cut short",
+				 tag, (unsigned long long)off);
+			return -EINVAL;
+		}
+		if (le32toh(h->crc32) != mvf_rec_crc(buf, off)) {
+			snprintf(why, why_len, "record %#x at %llu: crc32 0x%08x, computed 0x%08x",
+				 tag, (unsigned long long)off,
+				 le32toh(h->crc32), mvf_rec_crc(buf, off));
+			return -EINVAL;
+		}
+		if (!info->records && tag != MVF_REC_IDENT) {
+			snprintf(why, why_len, "first record has tag %#x, not IDENT",
+				 tag);
+			return -EINVAL;
+		}
+		switch (tag) {
+		case MVF_REC_IDENT: {
+			const struct mvf_rec_ident *id = (const void *)(h + 1);
+
+			if (info->records || plen < sizeof(*id) ||
+			    le32toh(id->magic) != MVF_STREAM_MAGIC) {
+				snprintf(why, why_len, "bad IDENT record at %llu",
+					 (unsigned long long)off);
+				return -EINVAL;
+			}
+			info->ident_off = off;
+			break;
+		}
+		case MVF_REC_SIZE:
+			info->size_off = off;
+			break;
+		case MVF_REC_DEVMEM: {
+			const struct mvf_rec_devmem *d = (const void *)(h + 1);
+			uint32_t pages = le32toh(d->pages);
+			bool zero = le32toh(d->flags) & MVF_REC_DEVMEM_F_ZERO;
+
+			if (plen != sizeof(*d) +
+				    (zero ? 0 : (uint64_t)pages *
+						MVF_DEVMEM_PAGE_SIZE)) {
+				snprintf(why, why_len, "DEVMEM record at %llu: %llu bytes for %u pages",
+					 (unsigned long long)off,
+					 (unsigned long long)plen, pages);
+				return -EINVAL;
+			}
+			info->devmem_records++;
+			info->devmem_pages += pages;
+			if (zero)
+				info->devmem_zero_pages += pages;
+			else if (!info->devmem_data_off)
+				info->devmem_data_off = off;
+			break;
+		}
+		case MVF_REC_STATE:
+			if (plen < sizeof(struct mvf_rec_state)) {
+				snprintf(why, why_len, "STATE record at %llu too short",
+					 (unsigned long long)off);
+				return -EINVAL;
+			}
+			info->state_off = off;
+			break;
+		case MVF_REC_END: {
+			const struct mvf_rec_end *e = (const void *)(h + 1);
+
+			if (plen < sizeof(*e) ||
+			    le64toh(e->stream_bytes) != off) {
+				snprintf(why, why_len, "END at %llu counts %llu bytes before it",
+					 (unsigned long long)off,
+					 plen < sizeof(*e) ? 0ULL :
+					 (unsigned long long)le64toh(e->stream_bytes));
+				return -EINVAL;
+			}
+			info->end_off = off;
+			break;
+		}
+		default:
+			if (le16toh(h->flags) & MVF_REC_F_MANDATORY) {
+				snprintf(why, why_len, "unknown mandatory record %#x at %llu",
+					 tag, (unsigned long long)off);
+				return -EINVAL;
+			}
+			info->unknown_records++;
+			break;
+		}
+		info->records++;
+		off += size;
 	}
-	if (off != len) {
-		snprintf(why, why_len, "sections end at %llu, image is %zu bytes",
-			 (unsigned long long)off, len);
+	info->len = off;
+	if (need_end && !info->end_off) {
+		snprintf(why, why_len, "no END record in %zu bytes", len);
 		return -EINVAL;
+	}
+	if (need_end && !info->state_off) {
+		snprintf(why, why_len, "no STATE record");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int mvf_stream_devmem(const void *buf, size_t len, uint8_t *devmem,
+		      uint64_t size)
+{
+	uint64_t off = 0;
+
+	while (off + MVF_REC_HDR_SIZE <= len) {
+		const struct mvf_rec_hdr *h = mvf_rec_hdr_at(buf, off);
+		const struct mvf_rec_devmem *d = (const void *)(h + 1);
+
+		if (le16toh(h->tag) == MVF_REC_DEVMEM) {
+			uint64_t at = le64toh(d->offset);
+			uint64_t n = (uint64_t)le32toh(d->pages) *
+				     MVF_DEVMEM_PAGE_SIZE;
+
+			if (at > size || n > size - at)
+				return -EINVAL;
+			if (le32toh(d->flags) & MVF_REC_DEVMEM_F_ZERO)
+				memset(devmem + at, 0, n);
+			else
+				memcpy(devmem + at, d + 1, n);
+		}
+		off += mvf_rec_size(buf, off);
 	}
 	return 0;
 }
@@ -1138,38 +1241,27 @@ int mvf_vf_save_stopped(struct mvf_vf *vf, void **img, size_t *len)
 	return ret;
 }
 
-int mvf_img_regs(const void *img, size_t len, struct mvf_vf_regs *r,
-		 char *why, size_t why_len)
+int mvf_stream_regs(const void *buf, size_t len, struct mvf_vf_regs *r,
+		    char *why, size_t why_len)
 {
-	const struct mvf_img_header *h = img;
-	const uint8_t *p = img;
-	const struct mvf_img_regs *regs;
+	const struct mvf_rec_ident *id;
+	const struct mvf_rec_state *st;
 	const struct mvf_img_queues *q;
-	const uint64_t *cnt;
-	struct mvf_img_info info;
+	struct mvf_stream_info info;
 	int i;
 
 	memset(r, 0, sizeof(*r));
-	if (mvf_img_parse(img, len, &info, why, why_len))
+	if (mvf_stream_parse(buf, len, true, &info, why, why_len))
 		return -EINVAL;
-	if (info.sec_len[MVF_IMG_SEC_REGS] < sizeof(*regs) ||
-	    info.sec_len[MVF_IMG_SEC_QUEUES] < sizeof(*q) ||
-	    info.sec_len[MVF_IMG_SEC_COUNTERS] < 8 * MVF_VF_NUM_COUNTERS) {
-		snprintf(why, why_len, "image lacks a register, queue or counter section");
-		return -EINVAL;
-	}
-	regs = (const void *)(p + info.sec_off[MVF_IMG_SEC_REGS] +
-			      MVF_IMG_SECTION_SIZE);
-	q = (const void *)(p + info.sec_off[MVF_IMG_SEC_QUEUES] +
-			   MVF_IMG_SECTION_SIZE);
-	cnt = (const void *)(p + info.sec_off[MVF_IMG_SEC_COUNTERS] +
-			     MVF_IMG_SECTION_SIZE);
+	id = mvf_rec_payload((void *)buf, info.ident_off, NULL);
+	st = mvf_rec_payload((void *)buf, info.state_off, NULL);
+	q = &st->queues;
 	r->magic = MVF_MAGIC_VF;
-	r->version = le32toh(h->if_version);
-	r->status = le32toh(regs->status);
-	r->ctrl = le32toh(regs->ctrl);
+	r->version = le32toh(id->if_version);
+	r->status = le32toh(st->regs.status);
+	r->ctrl = le32toh(st->regs.ctrl);
 	for (i = 0; i < MVF_VF_NUM_SCRATCH; i++)
-		r->scratch[i] = le32toh(regs->scratch[i]);
+		r->scratch[i] = le32toh(st->regs.scratch[i]);
 	r->sq_base = le64toh(q->sq.base);
 	r->rq_base = le64toh(q->rq.base);
 	r->cq_base = le64toh(q->cq.base);
@@ -1182,9 +1274,9 @@ int mvf_img_regs(const void *img, size_t len, struct mvf_vf_regs *r,
 	r->sq_ci = le32toh(q->sq.ci);
 	r->rq_ci = le32toh(q->rq.ci);
 	r->cq_pi = le32toh(q->cq.pi);
-	r->devmem_size = le64toh(h->devmem_size);
+	r->devmem_size = le64toh(id->devmem_size);
 	for (i = 0; i < MVF_VF_NUM_COUNTERS; i++)
-		r->cnt[i] = le64toh(cnt[i]);
+		r->cnt[i] = le64toh(st->cnt[i]);
 	return 0;
 }
 
@@ -1198,9 +1290,9 @@ int mvf_vf_read_regs_stopped(struct mvf_vf *vf, struct mvf_vf_regs *r)
 	ret = mvf_vf_save_stopped(vf, &img, &len);
 	if (ret)
 		return ret;
-	ret = mvf_img_regs(img, len, r, why, sizeof(why));
+	ret = mvf_stream_regs(img, len, r, why, sizeof(why));
 	if (ret)
-		vfio_util_err("%s: its state image: %s", vf->bdf, why);
+		vfio_util_err("%s: its migration stream: %s", vf->bdf, why);
 	free(img);
 	return ret;
 }

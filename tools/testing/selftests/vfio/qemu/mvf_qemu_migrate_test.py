@@ -629,33 +629,34 @@ def case_refuse_devmem(case, vfs):
 
 
 def case_refuse_version(case, vfs):
-    """A destination that does not know the source's image version: the
-    stream passes through a relay that turns the image header's version
-    1.0 into 2.0, as a device with newer firmware would write it.  The
-    destination's driver refuses the header as soon as it arrives, the
-    destination fails the load, the source goes on."""
+    """A destination that does not know the source's stream version: the
+    stream passes through a relay that turns the IDENT record's version
+    2.0 into 3.0, as a device with newer firmware would write it.  The
+    destination's driver refuses the first record as soon as it arrives
+    (before the device's CRC check could), the destination fails the
+    load, the source goes on."""
     import struct
     app = append_line(1)
     src, log = boot_source(case, vfs[:1], app, **TYPE1)
     dst = case.vm("dst", vfs[1:2], app, incoming=True, **TYPE1)
     dst.start()
-    # struct mvf_img_header: magic, version_major, version_minor,
-    # header_len (include/linux/mvf/mvf_if.h)
-    hdr = struct.pack("<IHHI", 0x494d564d, 1, 0, 64)
-    new = struct.pack("<IHHI", 0x494d564d, 2, 0, 64)
+    # struct mvf_rec_ident: magic, version_major, version_minor,
+    # vendor_id, device_id (include/linux/mvf/mvf_if.h)
+    hdr = struct.pack("<IHHHH", 0x534d564d, 2, 0, 0x6d76, 0x1001)
+    new = struct.pack("<IHHHH", 0x534d564d, 3, 0, 0x6d76, 0x1001)
     mq.start_incoming(dst, f"unix:{case.dir}/dst.sock", RETURN_PATH)
     relay = mq.Relay(f"{case.dir}/relay.sock", f"{case.dir}/dst.sock",
                      hdr, new)
     case.extra_cleanup.append(relay.close)
     try:
         s = migrate_fails(case, src, f"unix:{case.dir}/relay.sock",
-                          "with image version 2.0")
+                          "with stream version 3.0")
     finally:
         if not relay.found:
             # says more than whatever the migration did without it
-            raise mq.Error(f"the relay never saw an image header (relay "
+            raise mq.Error(f"the relay never saw an IDENT record (relay "
                            f"error {relay.error})")
-    case.note(f"image header rewritten to version 2.0 in the stream; "
+    case.note(f"IDENT record rewritten to version 3.0 in the stream; "
               f"source: migration failed: {s['error']}")
     dst_exit_says(case, dst, "load of migration failed")
     check_source_goes_on(case, src, log, "the refused migration")

@@ -208,27 +208,48 @@ int mvf_qp_selftest(struct mvf_qp *qp, int n, uint32_t len,
 /* Default completion timeout: $MVF_TIMEOUT_MS or 20 s (TCG is slow). */
 int mvf_timeout_ms(void);
 
-/* ---- state image ----------------------------------------------------------- */
+/* ---- migration stream ------------------------------------------------------ */
 
 uint32_t mvf_crc32(uint32_t crc, const void *buf, size_t len);
 
-struct mvf_img_info {
-	uint64_t total_len;
-	uint32_t num_sections;
-	/* Offsets in the image of each section's descriptor, 0 if absent. */
-	uint64_t sec_off[5];
-	uint64_t sec_len[5];
+/* What mvf_stream_parse() found; offsets are those of record headers. */
+struct mvf_stream_info {
+	uint64_t len;			/* bytes parsed (all of them) */
+	unsigned int records;
+	uint64_t ident_off;		/* the first record */
+	uint64_t size_off;		/* the SIZE record, 0 if none */
+	uint64_t state_off;		/* the last STATE record, 0 if none */
+	uint64_t end_off;		/* the END record, 0 if none */
+	/* the first DEVMEM record that carries data, 0 if none */
+	uint64_t devmem_data_off;
+	unsigned int devmem_records;
+	/* pages DEVMEM records name, with and without data (repeats too) */
+	uint64_t devmem_pages;
+	uint64_t devmem_zero_pages;
+	unsigned int unknown_records;	/* optional ones we skip */
 };
 
 /*
- * Check the header and walk the sections of an image (as the device defines
- * it); fills @info.  Returns 0, or -EINVAL with a message in @why.
+ * Check the framing, CRC and order of every record of a migration stream
+ * (include/linux/mvf/mvf_if.h) and fill @info.  With @need_end the stream
+ * must end with END, and END's byte count must match.  Returns 0, or
+ * -EINVAL with a message in @why.
  */
-int mvf_img_parse(const void *img, size_t len, struct mvf_img_info *info,
-		  char *why, size_t why_len);
-/* CRC-32 of the image with its crc32 field taken as zero. */
-uint32_t mvf_img_crc(const void *img, size_t len);
-void mvf_img_fix_crc(void *img, size_t len);
+int mvf_stream_parse(const void *buf, size_t len, bool need_end,
+		     struct mvf_stream_info *info, char *why, size_t why_len);
+/* The payload of the record at @off, and its length. */
+void *mvf_rec_payload(void *buf, uint64_t off, uint64_t *len);
+/* Recompute the CRC of the record at @off (after patching it). */
+void mvf_rec_fix_crc(void *buf, uint64_t off);
+/* Bytes the record at @off takes with its header and padding. */
+uint64_t mvf_rec_size(const void *buf, uint64_t off);
+/*
+ * Apply the DEVMEM records of a stream to @devmem (@size bytes, zeroed by
+ * the caller): the device memory the stream carries.  -EINVAL if a record
+ * falls outside.
+ */
+int mvf_stream_devmem(const void *buf, size_t len, uint8_t *devmem,
+		      uint64_t size);
 
 /*
  * Take a VF in STOP through a whole save session (STOP -> STOP_COPY, the
@@ -237,14 +258,15 @@ void mvf_img_fix_crc(void *img, size_t len);
  */
 int mvf_vf_save_stopped(struct mvf_vf *vf, void **img, size_t *len);
 /*
- * The registers a state image carries, as mvf_vf_read_regs() would have
- * read them from the VF that saved it: ctrl, status (QUIESCED and FROZEN
- * as saved, QP_ERROR), queue bases, sizes and indices, counters, scratch
- * and devmem_size; magic is MVF_MAGIC_VF and version the image's
- * if_version.  -EINVAL (and @why) if the image does not parse.
+ * The registers a stream carries (its last STATE record), as
+ * mvf_vf_read_regs() would have read them from the VF that saved it: ctrl,
+ * status (QUIESCED and FROZEN as saved, QP_ERROR), queue bases, sizes and
+ * indices, counters, scratch and devmem_size; magic is MVF_MAGIC_VF and
+ * version IDENT's if_version.  -EINVAL (and @why) if the stream does not
+ * parse.
  */
-int mvf_img_regs(const void *img, size_t len, struct mvf_vf_regs *r,
-		 char *why, size_t why_len);
+int mvf_stream_regs(const void *buf, size_t len, struct mvf_vf_regs *r,
+		    char *why, size_t why_len);
 /* mvf_vf_read_regs() for a VF in STOP, through mvf_vf_save_stopped(). */
 int mvf_vf_read_regs_stopped(struct mvf_vf *vf, struct mvf_vf_regs *r);
 
