@@ -18,7 +18,7 @@
 
 #include "mvf_dev.h"
 
-#define MVF_TEST_MAX_VFS	3
+#define MVF_TEST_MAX_VFS	8
 
 /*
  * DMA layout shared by all VFs of a test: one area at a fixed IOVA with one

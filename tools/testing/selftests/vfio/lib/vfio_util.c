@@ -1042,3 +1042,175 @@ out:
 		close(load_fd);
 	return ret;
 }
+
+int vfio_mig_precopy_info(int fd, uint64_t *initial, uint64_t *dirty)
+{
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+
+	if (ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info))
+		return -errno;
+	*initial = info.initial_bytes;
+	*dirty = info.dirty_bytes;
+	return 0;
+}
+
+int vfio_mig_read_avail(int fd, void **bufp, size_t *lenp, size_t *capp)
+{
+	char *buf = *bufp, *nb;
+	ssize_t n;
+
+	for (;;) {
+		if (*lenp == *capp) {
+			size_t cap = *capp ? *capp * 2 : 1 << 20;
+
+			nb = realloc(buf, cap);
+			if (!nb)
+				return -ENOMEM;
+			*bufp = buf = nb;
+			*capp = cap;
+		}
+		n = read(fd, buf + *lenp, *capp - *lenp);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ENOMSG)
+			return 0;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return 1;
+		*lenp += n;
+	}
+}
+
+/* Copy from @in to @out until ENOMSG (0) or EOF (1); counts @bytes. */
+static int vfio_live_pump(int in, int out, char *bounce, size_t size,
+			  const struct vfio_live_opts *o, uint64_t *bytes)
+{
+	ssize_t n;
+	int ret;
+
+	for (;;) {
+		n = read(in, bounce, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ENOMSG)
+			return 0;
+		if (n < 0) {
+			ret = -errno;
+			vfio_util_err("read of the save fd after %llu bytes: %s",
+				      (unsigned long long)*bytes,
+				      strerror(-ret));
+			return ret;
+		}
+		if (!n)
+			return 1;
+		if (o->tap)
+			o->tap(o->arg, bounce, n);
+		ret = vfio_mig_load(out, bounce, n);
+		if (ret)
+			return ret;
+		*bytes += n;
+	}
+}
+
+int vfio_migrate_live(struct vfio_dev *src, struct vfio_dev *dst,
+		      const struct vfio_live_opts *o,
+		      struct vfio_live_stats *st)
+{
+	size_t size = o->bounce ? o->bounce : 1 << 20;
+	int save_fd = -1, load_fd = -1, ret;
+	uint64_t initial = 0, dirty = 0, flags = 0;
+	double t0 = vfio_now(), t;
+	char *bounce;
+
+	memset(st, 0, sizeof(*st));
+	bounce = malloc(size);
+	if (!bounce)
+		return -ENOMEM;
+	ret = vfio_mig_flags(src, &flags);
+	if (ret)
+		goto out;
+
+	ret = vfio_mig_set_state(dst, VFIO_DEVICE_STATE_STOP, NULL);
+	if (!ret)
+		ret = vfio_mig_set_state(dst, VFIO_DEVICE_STATE_RESUMING,
+					 &load_fd);
+	if (ret)
+		goto out;
+
+	if (o->precopy) {
+		ret = vfio_mig_set_state(src, VFIO_DEVICE_STATE_PRE_COPY,
+					 &save_fd);
+		if (ret)
+			goto out;
+		for (;;) {
+			ret = vfio_live_pump(save_fd, load_fd, bounce, size, o,
+					     &st->precopy_bytes);
+			if (ret) {
+				if (ret > 0) {
+					vfio_util_err("save fd ended in PRE_COPY");
+					ret = -EPROTO;
+				}
+				goto out;
+			}
+			st->rounds++;
+			ret = vfio_mig_precopy_info(save_fd, &initial, &dirty);
+			if (ret)
+				goto out;
+			if (o->between_rounds)
+				o->between_rounds(o->arg, st->rounds, initial,
+						  dirty);
+			if ((!initial && !dirty) || st->rounds >= o->max_rounds)
+				break;
+		}
+		st->t_precopy = vfio_now() - t0;
+	}
+
+	t = vfio_now();
+	if (o->precopy) {
+		if (flags & VFIO_MIGRATION_P2P)
+			ret = vfio_mig_set_state(src,
+						 VFIO_DEVICE_STATE_PRE_COPY_P2P,
+						 NULL);
+		if (!ret)
+			ret = vfio_mig_set_state(src,
+						 VFIO_DEVICE_STATE_STOP_COPY,
+						 NULL);
+	} else {
+		if (flags & VFIO_MIGRATION_P2P)
+			ret = vfio_mig_set_state(src,
+						 VFIO_DEVICE_STATE_RUNNING_P2P,
+						 NULL);
+		if (!ret)
+			ret = vfio_mig_set_state(src, VFIO_DEVICE_STATE_STOP,
+						 NULL);
+		if (!ret)
+			ret = vfio_mig_set_state(src,
+						 VFIO_DEVICE_STATE_STOP_COPY,
+						 &save_fd);
+	}
+	if (ret)
+		goto out;
+	ret = vfio_live_pump(save_fd, load_fd, bounce, size, o,
+			     &st->stopcopy_bytes);
+	if (ret == 0) {
+		vfio_util_err("ENOMSG from the save fd in STOP_COPY");
+		ret = -EPROTO;
+	}
+	if (ret < 0)
+		goto out;
+	ret = vfio_mig_set_state(dst, VFIO_DEVICE_STATE_STOP, NULL);
+	if (!ret)
+		ret = vfio_mig_set_state(dst, VFIO_DEVICE_STATE_RUNNING, NULL);
+	st->t_downtime = vfio_now() - t;
+	if (!ret)
+		ret = vfio_mig_set_state(src, VFIO_DEVICE_STATE_STOP, NULL);
+out:
+	st->t_total = vfio_now() - t0;
+	free(bounce);
+	if (save_fd >= 0)
+		close(save_fd);
+	if (load_fd >= 0)
+		close(load_fd);
+	return ret;
+}

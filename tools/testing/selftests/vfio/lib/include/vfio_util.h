@@ -186,6 +186,58 @@ typedef void (*vfio_mig_step_fn)(void *arg, const char *what, double secs,
 int vfio_migrate(struct vfio_dev *src, struct vfio_dev *dst,
 		 struct vfio_mig_stats *st, vfio_mig_step_fn step, void *arg);
 
+/*
+ * VFIO_MIG_GET_PRECOPY_INFO on a save fd in PRE_COPY(_P2P).  Returns 0 or
+ * -errno.
+ */
+int vfio_mig_precopy_info(int fd, uint64_t *initial, uint64_t *dirty);
+
+/*
+ * Read from a save fd until it has nothing more for now, appending to the
+ * malloc'ed *buf of *cap bytes (grown as needed) at *len.  Returns 0 at a
+ * temporary end of stream (ENOMSG, PRE_COPY), 1 at the end of the stream
+ * (read() returned 0), or -errno.
+ */
+int vfio_mig_read_avail(int fd, void **buf, size_t *len, size_t *cap);
+
+struct vfio_live_opts {
+	bool precopy;			/* pre-copy rounds (needs PRE_COPY) */
+	unsigned int max_rounds;	/* pre-copy rounds at most */
+	size_t bounce;			/* bytes per read()/write() */
+	/*
+	 * Called between pre-copy rounds with the round's number and the
+	 * fd's PRECOPY_INFO (e.g. to dirty the device); may be NULL.
+	 */
+	void (*between_rounds)(void *arg, unsigned int round,
+			       uint64_t initial, uint64_t dirty);
+	/* Sees every byte of the stream as it passes; may be NULL. */
+	void (*tap)(void *arg, const void *data, size_t len);
+	void *arg;
+};
+
+struct vfio_live_stats {
+	unsigned int rounds;		/* pre-copy rounds read */
+	uint64_t precopy_bytes;		/* streamed while the source ran */
+	uint64_t stopcopy_bytes;	/* streamed after it stopped */
+	double t_precopy;		/* seconds of pre-copy */
+	double t_downtime;		/* src quiesced .. dst RUNNING */
+	double t_total;
+};
+
+/*
+ * Migrate @src into @dst the way a VMM does, streaming through a bounce
+ * buffer without holding the stream: dst -> STOP -> RESUMING; with
+ * @opts->precopy src RUNNING -> PRE_COPY and rounds of reading what the
+ * source has (until ENOMSG) into dst, until PRECOPY_INFO says nothing is
+ * left or @opts->max_rounds; then src -> (PRE_COPY_P2P ->) STOP_COPY, the
+ * rest to EOF, dst -> STOP -> RUNNING, src -> STOP.  Without precopy it
+ * is STOP_COPY only.  Returns 0 or -errno, with the devices where the
+ * failure happened.
+ */
+int vfio_migrate_live(struct vfio_dev *src, struct vfio_dev *dst,
+		      const struct vfio_live_opts *opts,
+		      struct vfio_live_stats *st);
+
 double vfio_now(void);
 
 #endif /* _VFIO_UTIL_H */
