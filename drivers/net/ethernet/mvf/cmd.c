@@ -260,6 +260,7 @@ static int mvf_cmd_post(struct mvf_core_dev *core, u16 vhca_id,
 	slot->token = ++q->token;
 	slot->opcode = cmd->opcode;
 	slot->vhca_id = vhca_id;
+	slot->posted_ns = ktime_get_ns();
 	slot->async = async;
 	slot->cmd = cmd;
 	slot->buf = cmd->buf ? mvf_img_buf_get(cmd->buf) : NULL;
@@ -318,6 +319,17 @@ static void mvf_cmd_finish(struct mvf_core_dev *core,
 	if (slot->buf && !err && status == MVF_CMD_STAT_OK &&
 	    mvf_img_buf_dir(slot->buf) == DMA_FROM_DEVICE)
 		mvf_img_buf_sync_for_cpu(slot->buf);
+
+	if (!err && slot->opcode < MVF_CMD_STAT_OPCODES) {
+		struct mvf_cmd_stat *st = &core->stats[slot->opcode];
+
+		st->count++;
+		st->busy_ns += ktime_get_ns() - slot->posted_ns;
+		if (slot->opcode == MVF_CMD_SAVE_VHCA_STATE && out)
+			st->bytes += (u64)out[1] << 32 | out[0];
+		else if (slot->opcode == MVF_CMD_LOAD_VHCA_STATE)
+			st->bytes += cmd->data_len;
+	}
 
 	cmd->status = status;
 	cmd->syndrome = syndrome;

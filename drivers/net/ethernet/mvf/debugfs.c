@@ -15,8 +15,15 @@
  * /sys/kernel/debug/mvf_core/img_bytes shows the kernel memory all image
  * buffers (the migration chunks of every VF) hold now and at most since
  * the last reset, "%llu %llu\n"; writing anything to it starts a new
- * peak.  debugfs waits for running reads before it removes
- * a file, so a read never outlives the directory (nor SR-IOV).
+ * peak.
+ *
+ * /sys/kernel/debug/mvf_core/<PF BDF>/cmd_stats shows, per opcode that
+ * ran, how many commands completed, the bytes SAVE wrote or LOAD took, and
+ * the summed time from doorbell to completion event in ns:
+ * "OPCODE count bytes busy_ns" a line; writing anything clears them.
+ *
+ * debugfs waits for running reads before it removes a file, so a read
+ * never outlives the directory (nor SR-IOV).
  */
 
 #include <linux/debugfs.h>
@@ -84,6 +91,79 @@ static const struct file_operations mvf_dbg_img_bytes_fops = {
 	.release = single_release,
 	.write = mvf_dbg_img_bytes_write,
 };
+
+static const char * const mvf_dbg_opcodes[MVF_CMD_STAT_OPCODES] = {
+	[MVF_CMD_NOP] = "NOP",
+	[MVF_CMD_QUERY_CAPS] = "QUERY_CAPS",
+	[MVF_CMD_QUERY_VHCA_MIGRATION_STATE] = "QUERY_VHCA_MIGRATION_STATE",
+	[MVF_CMD_SUSPEND_VHCA] = "SUSPEND_VHCA",
+	[MVF_CMD_RESUME_VHCA] = "RESUME_VHCA",
+	[MVF_CMD_SAVE_VHCA_STATE] = "SAVE_VHCA_STATE",
+	[MVF_CMD_LOAD_VHCA_STATE] = "LOAD_VHCA_STATE",
+};
+
+static int mvf_dbg_cmd_stats_show(struct seq_file *s, void *unused)
+{
+	struct mvf_core_dev *core = s->private;
+	unsigned int i;
+
+	for (i = 0; i < MVF_CMD_STAT_OPCODES; i++) {
+		const struct mvf_cmd_stat *st = &core->stats[i];
+
+		if (mvf_dbg_opcodes[i] && READ_ONCE(st->count))
+			seq_printf(s, "%s %llu %llu %llu\n", mvf_dbg_opcodes[i],
+				   READ_ONCE(st->count), READ_ONCE(st->bytes),
+				   READ_ONCE(st->busy_ns));
+	}
+	return 0;
+}
+
+static int mvf_dbg_cmd_stats_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, mvf_dbg_cmd_stats_show, inode->i_private);
+}
+
+static ssize_t mvf_dbg_cmd_stats_write(struct file *file,
+				       const char __user *ubuf, size_t len,
+				       loff_t *ppos)
+{
+	struct mvf_core_dev *core = file_inode(file)->i_private;
+
+	memset(core->stats, 0, sizeof(core->stats));
+	return len;
+}
+
+static const struct file_operations mvf_dbg_cmd_stats_fops = {
+	.owner = THIS_MODULE,
+	.open = mvf_dbg_cmd_stats_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.release = single_release,
+	.write = mvf_dbg_cmd_stats_write,
+};
+
+/**
+ * mvf_debugfs_add_pf() - create the PF's directory
+ * @core: core device
+ *
+ * Called from probe; removed by mvf_debugfs_remove_pf().
+ */
+void mvf_debugfs_add_pf(struct mvf_core_dev *core)
+{
+	core->dbg_dir = debugfs_create_dir(pci_name(core->pdev), mvf_dbg_root);
+	debugfs_create_file("cmd_stats", 0644, core->dbg_dir, core,
+			    &mvf_dbg_cmd_stats_fops);
+}
+
+/**
+ * mvf_debugfs_remove_pf() - remove the PF's directory
+ * @core: core device
+ */
+void mvf_debugfs_remove_pf(struct mvf_core_dev *core)
+{
+	debugfs_remove_recursive(core->dbg_dir);
+	core->dbg_dir = NULL;
+}
 
 /**
  * mvf_debugfs_add_vfs() - create the directories of newly enabled VFs

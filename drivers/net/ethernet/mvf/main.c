@@ -345,6 +345,7 @@ static int mvf_core_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 
 	pci_set_drvdata(pdev, core);
+	mvf_debugfs_add_pf(core);
 	dev_info(dev, "MVF PF interface %u.%u, caps %#x, %u VFs, %llu bytes devmem per VF\n",
 		 version >> 16, version & 0xffff, core->caps, core->total_vfs,
 		 core->devmem_size);
@@ -374,6 +375,7 @@ static void mvf_core_remove(struct pci_dev *pdev)
 	if (pci_num_vf(pdev))
 		mvf_sriov_disable(core, true);
 
+	mvf_debugfs_remove_pf(core);
 	mvf_cmd_shutdown(core);
 	pci_clear_master(pdev);
 	mvf_cmd_cleanup(core);

@@ -46,6 +46,7 @@ struct mvf_cmd_slot {
 	enum mvf_slot_state state;
 	u16 token;
 	u16 opcode;
+	u64 posted_ns;			/* ktime of the doorbell */
 	u16 vhca_id;
 	bool async;
 	struct mvf_cmd *cmd;		/* NULL once orphaned */
@@ -70,6 +71,19 @@ struct mvf_cmdq {
 	wait_queue_head_t slot_wq;	/* woken when a slot becomes free */
 	struct delayed_work watchdog;	/* times out async commands */
 };
+
+/*
+ * What the device spent on the commands of one opcode: from the doorbell
+ * to the completion event, summed (debugfs "cmd_stats").  Updated by the
+ * event queue thread only; read racily.
+ */
+struct mvf_cmd_stat {
+	u64 count;
+	u64 bytes;			/* SAVE: written, LOAD: offered */
+	u64 busy_ns;
+};
+
+#define MVF_CMD_STAT_OPCODES	(MVF_CMD_LOAD_VHCA_STATE + 1)
 
 struct mvf_eq {
 	struct mvf_eqe *ring;
@@ -105,6 +119,7 @@ struct mvf_core_dev {
 
 	struct mvf_cmdq cmdq;
 	struct mvf_eq eq;
+	struct mvf_cmd_stat stats[MVF_CMD_STAT_OPCODES];
 
 	/*
 	 * Protects num_vfs, vf_open and sriov_disabling: a VF cannot be
@@ -118,6 +133,7 @@ struct mvf_core_dev {
 	bool sriov_disabling;
 
 	struct mvf_core_vf *vfs;	/* total_vfs entries, from probe on */
+	struct dentry *dbg_dir;		/* the PF's debugfs directory */
 
 	struct blocking_notifier_head nh;	/* MVF_CORE_EVENT_* */
 };
@@ -149,12 +165,16 @@ void mvf_debugfs_init(void);
 void mvf_debugfs_exit(void);
 void mvf_debugfs_add_vfs(struct mvf_core_dev *core, int num_vfs);
 void mvf_debugfs_remove_vfs(struct mvf_core_dev *core);
+void mvf_debugfs_add_pf(struct mvf_core_dev *core);
+void mvf_debugfs_remove_pf(struct mvf_core_dev *core);
 #else
 static inline void mvf_debugfs_init(void) {}
 static inline void mvf_debugfs_exit(void) {}
 static inline void mvf_debugfs_add_vfs(struct mvf_core_dev *core,
 				       int num_vfs) {}
 static inline void mvf_debugfs_remove_vfs(struct mvf_core_dev *core) {}
+static inline void mvf_debugfs_add_pf(struct mvf_core_dev *core) {}
+static inline void mvf_debugfs_remove_pf(struct mvf_core_dev *core) {}
 #endif
 
 #endif /* _MVF_CORE_PRIV_H */
