@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # vm-run.sh [--timeout SEC] [--quiet-timeout SEC] [--out DIR] [--vfs N]
-#           [--devmem SIZE] [--pf2 SIZE] JOB
+#           [--devmem SIZE] [--pf2 SIZE] [--pf2-vfs N] [--mem SIZE] JOB
 #
 # Boots the MVF test VM (test kernel, QEMU with the mvf-pf device behind a
 # PCIe root port, emulated intel-iommu, the host's / read-only over 9p) and
 # runs the bash script JOB in it as root.  JOB's output is shown live.
-# --pf2 SIZE adds a second mvf-pf, 2 VFs of SIZE device memory each, behind
-# a root port of its own (bus 2; the first PF stays 01:00.0): a VF of
-# another size, for the stock-QEMU refusal test.
+# --pf2 SIZE adds a second mvf-pf, 2 VFs (--pf2-vfs N: N) of SIZE device
+# memory each, behind a root port of its own (bus 2; the first PF stays
+# 01:00.0): a VF of another size, for the stock-QEMU refusal test, or the
+# many small VFs of ./mvf bench.  Each root port reserves room for all its
+# VFs' BARs.  --mem sets the guest's RAM (default 3G).
 #
 # A stall watchdog (stall-watch.sh) reads the console meanwhile: on a guest
 # kernel stall report (RCU stall or lost timer wakeup, soft/hard lockup,
@@ -33,6 +35,7 @@ set -euo pipefail
 . "$(dirname "$0")/stall-watch.sh"
 
 timeout=1800 quiet=${MVF_QUIET_TIMEOUT:-600} out= vfs=8 devmem=64M pf2=
+pf2_vfs=2 mem=3G
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -41,6 +44,8 @@ while [ $# -gt 0 ]; do
 	--vfs) vfs=$2; shift 2 ;;
 	--devmem) devmem=$2; shift 2 ;;
 	--pf2) pf2=$2; shift 2 ;;
+	--pf2-vfs) pf2_vfs=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) die "vm-run: unknown option $1" ;;
 	*) break ;;
@@ -74,14 +79,30 @@ rm -f "$out"/{status,job.log,dmesg.txt,kmemleak.txt,kmemleak-missing,times}
 # through the output directory, which it mounts at /tmp/out.
 cp "$job" "$out/job-run.sh"
 
+# pref64_reserve VFS SIZE MIN: a root port's 64-bit prefetchable window
+# for VFS VFs of SIZE device memory (BAR 2 is SIZE rounded up to a power of
+# two), with room to spare for the PF; at least MIN MiB.
+pref64_reserve() {
+	local n=$2 bytes=1 mib
+	case "$n" in
+	*[Gg]) n=$((${n%?} << 30)) ;;
+	*[Mm]) n=$((${n%?} << 20)) ;;
+	*[Kk]) n=$((${n%?} << 10)) ;;
+	esac
+	while [ "$bytes" -lt "$n" ]; do bytes=$((bytes * 2)); done
+	mib=$(((bytes * $1 * 2) >> 20))
+	[ "$mib" -ge "$3" ] || mib=$3
+	echo "${mib}M"
+}
+
 accel=$("$MVF_ROOT/scripts/bench/pick-accel.sh" "$qemu" "$kdir" "$fw")
-log "vm: booting ($accel, $vfs VFs x $devmem device memory${pf2:+, a second PF with 2 VFs x $pf2}); log in $out"
+log "vm: booting ($accel, $vfs VFs x $devmem device memory${pf2:+, a second PF with $pf2_vfs VFs x $pf2}); log in $out"
 
 qemu_args=(
-	-accel "$accel" -cpu qemu64,+arat -m 3G -smp 2 -M q35,kernel-irqchip=split
+	-accel "$accel" -cpu qemu64,+arat -m "$mem" -smp 2 -M q35,kernel-irqchip=split
 	-nic none -nodefaults -no-user-config -L "$fw"
 	-device intel-iommu,intremap=on
-	-device pcie-root-port,id=rp1,chassis=1,pref64-reserve=2G
+	-device "pcie-root-port,id=rp1,chassis=1,pref64-reserve=$(pref64_reserve "$vfs" "$devmem" 2048)"
 	-device "mvf-pf,bus=rp1,total-vfs=$vfs,devmem-size=$devmem"
 	-fsdev local,id=root,path=/,security_model=none,readonly=on
 	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
@@ -94,8 +115,8 @@ qemu_args=(
 )
 if [ -n "$pf2" ]; then
 	qemu_args+=(
-		-device pcie-root-port,id=rp2,chassis=2,pref64-reserve=256M
-		-device "mvf-pf,bus=rp2,total-vfs=2,devmem-size=$pf2"
+		-device "pcie-root-port,id=rp2,chassis=2,pref64-reserve=$(pref64_reserve "$pf2_vfs" "$pf2" 256)"
+		-device "mvf-pf,bus=rp2,total-vfs=$pf2_vfs,devmem-size=$pf2"
 	)
 fi
 # Extra QEMU arguments for a developer's run, e.g. MVF_QEMU_ARGS="-trace
