@@ -197,8 +197,10 @@ struct mvf_cmd_entry {
  * records are IDENT and SIZE.  Without it the open session continues
  * (BAD_STATE / NO_SESSION if there is none).
  *  - Frozen function: the records of device memory changed since it was
- *    last saved in the session, then STATE and END.  Writing END closes
- *    the session and sets MVF_SAVE_OUT_END.
+ *    last saved in the session, then STATE and END, and sets
+ *    MVF_SAVE_OUT_END.  The session is then complete: until the next
+ *    START, a SAVE writes nothing and sets MVF_SAVE_OUT_END again, and
+ *    QUERY reports 0 bytes to come.
  *  - Running function (MVF_CAP_PRE_COPY only, else BAD_STATE / RUNNING):
  *    the records of device memory changed since it was last saved, and
  *    STATE if the queue contexts or registers changed; never END.  The

@@ -150,11 +150,7 @@ static void mvf_save_done(struct mvf_cmd *cmd)
 	bool failed = false;
 
 	spin_lock(&migf->state_lock);
-	if (cmd->err && migf->end_seen && cmd->syndrome == MVF_SYND_NO_SESSION) {
-		/* Posted behind the SAVE that wrote END: nothing more. */
-		c->len = 0;
-		c->state = MVF_CHUNK_READY;
-	} else if (cmd->err) {
+	if (cmd->err) {
 		c->state = MVF_CHUNK_FREE;
 		if (migf->state == MVF_MIGF_OPEN) {
 			migf->state = MVF_MIGF_ERROR;
@@ -162,6 +158,7 @@ static void mvf_save_done(struct mvf_cmd *cmd)
 			failed = true;
 		}
 	} else {
+		/* After END, SAVEs posted behind it write nothing. */
 		c->len = mvf_cmd_out_u64(cmd, 0);
 		c->pos = 0;
 		c->state = MVF_CHUNK_READY;
