@@ -82,6 +82,39 @@ mvf_setup() {
 	export MVF_VFS
 }
 
+# mvf_large_vfs: on the PFs after the first, enable the VFs of those whose
+# VFs have more than 4 GiB of device memory (BAR 2), bind them and print
+# their BDFs, space separated; PFs with smaller VFs are left as they were.
+mvf_large_vfs() {
+	local d v i first out='' start end flags
+	first=$(mvf_pf) || return 1
+	for d in /sys/bus/pci/devices/*; do
+		read -r v < "$d/vendor"
+		read -r i < "$d/device"
+		[ "$v" = 0x6d76 ] && [ "$i" = 0x1000 ] || continue
+		[ "${d##*/}" != "$first" ] || continue
+		read -r i < "$d/sriov_numvfs"
+		[ "$i" = 0 ] || continue
+		read -r i < "$d/sriov_totalvfs"
+		echo "$i" > "$d/sriov_numvfs" || return 1
+		v=$(mvf_link_name "$d/virtfn0")
+		{ read -r; read -r; read -r start end flags; } \
+			< "/sys/bus/pci/devices/$v/resource"
+		if [ $((end - start + 1)) -le $((4 << 30)) ]; then
+			echo 0 > "$d/sriov_numvfs"
+			continue
+		fi
+		i=0
+		while [ -e "$d/virtfn$i" ]; do
+			v=$(mvf_link_name "$d/virtfn$i")
+			mvf_bind_vf "$v" > /dev/null || return 1
+			out="$out${out:+ }$v"
+			i=$((i + 1))
+		done
+	done
+	echo "$out"
+}
+
 # mvf_reset_vfs WHEN: put every VF of MVF_VFS back into a known state (WHEN,
 # e.g. "before mvf_reset_test", only labels the output): a function reset
 # through sysfs, or, if that fails or the VF is no longer bound to

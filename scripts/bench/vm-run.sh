@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # vm-run.sh [--timeout SEC] [--quiet-timeout SEC] [--out DIR] [--vfs N]
-#           [--devmem SIZE] [--pf2 SIZE] [--pf2-vfs N] [--mem SIZE] JOB
+#           [--devmem SIZE] [--pf2 SIZE] [--pf2-vfs N] [--pf3 SIZE]
+#           [--mem SIZE] JOB
 #
 # Boots the MVF test VM (test kernel, QEMU with the mvf-pf device behind a
 # PCIe root port, emulated intel-iommu, the host's / read-only over 9p) and
@@ -11,7 +12,9 @@
 # memory each, behind a root port of its own (bus 2; the first PF stays
 # 01:00.0): a VF of another size, for the stock-QEMU refusal test, or the
 # many small VFs of ./mvf bench.  Each root port reserves room for all its
-# VFs' BARs.  --mem sets the guest's RAM (default 3G).
+# VFs' BARs.  --pf3 SIZE adds a third, 2 VFs of SIZE each, behind a root
+# port of its own: VFs with more than 4 GiB of device memory for the
+# suite's mvf_large_test.  --mem sets the guest's RAM (default 3G).
 #
 # A stall watchdog (stall-watch.sh) reads the console meanwhile: on a guest
 # kernel stall report (RCU stall or lost timer wakeup, soft/hard lockup,
@@ -35,7 +38,7 @@ set -euo pipefail
 . "$(dirname "$0")/stall-watch.sh"
 
 timeout=1800 quiet=${MVF_QUIET_TIMEOUT:-600} out= vfs=8 devmem=64M pf2=
-pf2_vfs=2 mem=3G
+pf2_vfs=2 pf3= mem=3G
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
 	--devmem) devmem=$2; shift 2 ;;
 	--pf2) pf2=$2; shift 2 ;;
 	--pf2-vfs) pf2_vfs=$2; shift 2 ;;
+	--pf3) pf3=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) die "vm-run: unknown option $1" ;;
@@ -96,7 +100,7 @@ pref64_reserve() {
 }
 
 accel=$("$MVF_ROOT/scripts/bench/pick-accel.sh" "$qemu" "$kdir" "$fw")
-log "vm: booting ($accel, $vfs VFs x $devmem device memory${pf2:+, a second PF with $pf2_vfs VFs x $pf2}); log in $out"
+log "vm: booting ($accel, $vfs VFs x $devmem device memory${pf2:+, a second PF with $pf2_vfs VFs x $pf2}${pf3:+, a third with 2 VFs x $pf3}); log in $out"
 
 qemu_args=(
 	-accel "$accel" -cpu qemu64,+arat -m "$mem" -smp 2 -M q35,kernel-irqchip=split
@@ -117,6 +121,12 @@ if [ -n "$pf2" ]; then
 	qemu_args+=(
 		-device "pcie-root-port,id=rp2,chassis=2,pref64-reserve=$(pref64_reserve "$pf2_vfs" "$pf2" 256)"
 		-device "mvf-pf,bus=rp2,total-vfs=$pf2_vfs,devmem-size=$pf2"
+	)
+fi
+if [ -n "$pf3" ]; then
+	qemu_args+=(
+		-device "pcie-root-port,id=rp3,chassis=3,pref64-reserve=$(pref64_reserve 2 "$pf3" 256)"
+		-device "mvf-pf,bus=rp3,total-vfs=2,devmem-size=$pf3"
 	)
 fi
 # Extra QEMU arguments for a developer's run, e.g. MVF_QEMU_ARGS="-trace
