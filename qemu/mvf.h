@@ -9,6 +9,8 @@
 #ifndef HW_MISC_MVF_H
 #define HW_MISC_MVF_H
 
+#include "qemu/bitmap.h"
+#include "qemu/queue.h"
 #include "hw/pci/pci_device.h"
 #include "qom/object.h"
 #include "mvf_if.h"
@@ -22,11 +24,26 @@ OBJECT_DECLARE_SIMPLE_TYPE(MvfVfState, MVF_VF)
 #define MVF_VF_OFFSET       1
 #define MVF_VF_STRIDE       1
 
-#define MVF_CAPS            (MVF_CAP_MIGRATION | MVF_CAP_P2P)
+#define MVF_CAPS            (MVF_CAP_MIGRATION | MVF_CAP_P2P | \
+                             MVF_CAP_PRE_COPY)
+
+/* Largest device memory per VF (devmem-size property) */
+#define MVF_DEVMEM_MAX      (16ULL << 30)
 
 /* Work items handled per bottom half run before yielding */
-#define MVF_CMD_BUDGET      16
 #define MVF_WQE_BUDGET      256
+
+/*
+ * The command bottom half serves the functions round robin, one step of
+ * one command per function and pass, at most MVF_PASS_STEPS steps per run.
+ * A step of a long command (SAVE, LOAD, QUERY) moves at most
+ * MVF_STEP_BYTES of stream data, scans at most MVF_SCAN_BYTES of device
+ * memory or checks at most MVF_SGL_STEP scatter list elements.
+ */
+#define MVF_PASS_STEPS      16
+#define MVF_STEP_BYTES      (1u << 20)
+#define MVF_SCAN_BYTES      (16u << 20)
+#define MVF_SGL_STEP        1024
 
 /* Result of a command: status class, syndrome and inline output */
 typedef struct MvfCmdResult {
@@ -45,7 +62,7 @@ typedef struct MvfQueue {
     uint32_t ci;
 } MvfQueue;
 
-/* The live state of a VF: exactly what a state image carries */
+/* The live state of a VF: exactly what a STATE record carries */
 typedef struct MvfVfLive {
     uint32_t ctrl;
     uint32_t qp_error;      /* MVF_VF_STATUS_QP_ERROR or 0 */
@@ -54,24 +71,117 @@ typedef struct MvfVfLive {
     uint64_t cnt[MVF_VF_NUM_COUNTERS];
 } MvfVfLive;
 
+/* A save session (mvf_mig.c) */
+typedef struct MvfSaveSession {
+    unsigned long *dirty;   /* pages changed since they were last saved */
+    uint64_t stream_bytes;  /* bytes of the records written */
+    bool ident_written;
+    bool size_written;
+    bool state_written;     /* a STATE record was written ... */
+    bool state_is_last;     /* ... and no record after it yet */
+    struct mvf_rec_state last_state;    /* the last STATE written */
+} MvfSaveSession;
+
+/* A load session, or what one will be after a LOAD command */
+typedef struct MvfLoadSession {
+    uint64_t stream_bytes;  /* bytes of the records loaded */
+    bool ident_seen;
+    bool ended;             /* END loaded: the session closes */
+    uint16_t last_tag;      /* the last known record, 0 before any */
+    bool state_seen;
+    MvfVfLive state;        /* the last STATE, staged until END */
+} MvfLoadSession;
+
+/* A scatter list walk */
+typedef struct MvfSgl {
+    PCIDevice *dev;
+    uint64_t table;         /* next element to fetch */
+    uint32_t table_left;    /* bytes left in the current table */
+    int depth;              /* chain links followed */
+    uint64_t addr;          /* current data buffer */
+    uint64_t left;          /* bytes left in it */
+} MvfSgl;
+
+/* Sizing walk over device memory pages (QUERY, SAVE's SIZE record) */
+typedef struct MvfScan {
+    uint64_t page;          /* next page to look at */
+    uint64_t bytes;         /* bytes of the DEVMEM records found so far */
+    bool any;               /* at least one DEVMEM record */
+} MvfScan;
+
+typedef enum MvfStep {
+    MVF_STEP_DONE,          /* the command has its result */
+    MVF_STEP_MORE,          /* call again in a later pass */
+} MvfStep;
+
+typedef enum MvfJobStage {
+    MVF_JOB_SGL,            /* SAVE: checking the scatter list */
+    MVF_JOB_READ,           /* LOAD: reading the records */
+    MVF_JOB_CHECK,          /* LOAD: checking them */
+    MVF_JOB_APPLY,          /* LOAD: applying them */
+    MVF_JOB_SCAN,           /* QUERY, SAVE's SIZE: sizing */
+    MVF_JOB_WRITE,          /* SAVE: writing records */
+} MvfJobStage;
+
+/*
+ * A fetched command entry.  Commands of a VF wait in its function's FIFO
+ * (MvfFn) and run one step per pass; finished commands wait in the PF's
+ * done list for their write-back and event.
+ */
+typedef struct MvfCmd {
+    QSIMPLEQ_ENTRY(MvfCmd) next;
+    struct mvf_cmd_entry e; /* the entry as fetched */
+    uint16_t index;         /* command queue index it was fetched from */
+    MvfCmdResult r;
+    bool started;           /* a long command with a job in progress */
+    bool executed;          /* result final, waits for the vCPU sync */
+    uint32_t gen;           /* the VF's reset generation when started */
+
+    /* long commands (mvf_mig.c) */
+    MvfJobStage stage;
+    MvfSgl sgl;
+    uint64_t sgl_checked;   /* SAVE: bytes of the list checked */
+    uint64_t pos;           /* SAVE: bytes written; LOAD: bytes read/done */
+    uint64_t next_page;     /* SAVE: where to look for changed pages */
+    bool sized;             /* SAVE: the SIZE record's value is known */
+    MvfScan scan;
+    uint8_t *buf;           /* SAVE: one record; LOAD: the records */
+    MvfLoadSession ls;      /* LOAD: the session after this command */
+} MvfCmd;
+
+typedef QSIMPLEQ_HEAD(, MvfCmd) MvfCmdList;
+
+/* Command scheduling state of one VF, kept by the PF */
+typedef struct MvfFn {
+    MvfCmdList fifo;        /* its commands, head first */
+    MvfCpuSync *cpu_sync;   /* the head's freeze waits for the vCPUs */
+} MvfFn;
+
 struct MvfVfState {
     PCIDevice parent_obj;
 
     MemoryRegion mmio;
     MemoryRegion devmem_bar;    /* BAR2: devmem with frozen_trap over it */
-    MemoryRegion devmem;
+    MemoryRegion devmem;        /* RAM, dirty logged (DIRTY_MEMORY_VGA) */
     MemoryRegion frozen_trap;   /* enabled only while frozen */
     uint8_t *devmem_ptr;
     uint64_t devmem_size;
+    uint64_t devmem_pages;      /* in MVF_DEVMEM_PAGE_SIZE pages */
     QEMUBH *bh;
 
     bool quiesced;          /* SUSPEND_VHCA(INITIATOR) */
     bool frozen;            /* SUSPEND_VHCA(RESPONDER) */
     MvfVfLive live;
 
+    /* migration (mvf_mig.c) */
+    uint32_t gen;               /* counts function resets */
+    MvfSaveSession *save;       /* open save session or NULL */
+    MvfLoadSession *load;       /* open load session or NULL */
+    bool log_synced;            /* frozen and the dirty log merged since */
+
     /*
-     * Accesses trapped while frozen.  Not function state: never in a state
-     * image, cleared by a function reset only.
+     * Accesses trapped while frozen.  Not function state: never in a
+     * migration stream, cleared by a function reset only.
      */
     uint32_t frozen_accesses;   /* saturating */
     bool frozen_event_armed;    /* the next trapped access posts an event */
@@ -94,22 +204,20 @@ struct MvfPfState {
     uint64_t cmdq_base;
     uint32_t cmdq_log_size;
     uint16_t cmdq_pi;
-    uint16_t cmdq_ci;
+    uint16_t cmdq_ci;       /* entries fetched */
     uint64_t eq_base;
     uint32_t eq_log_size;
     uint32_t eq_pi;
     uint32_t eq_ci;
     bool vf_events;         /* a VF may have frozen_event_pending set */
 
-    /*
-     * A command executed but not yet written back: a freeze waits until
-     * every vCPU has run the TLB flush of the memory map change
-     * (mvf_cmd.c, mvf_cmd_sync_cpus()).
-     */
-    MvfCpuSync *cpu_sync;   /* the wait in progress, or NULL */
-    bool held;
-    struct mvf_cmd_entry held_entry;
-    MvfCmdResult held_result;
+    /* fetched commands (mvf_cmd.c) */
+    MvfFn *fn;              /* [total_vfs]: VF n is fn[n - 1] */
+    MvfCmdList done;        /* finished, in completion order */
+    unsigned long busy[BITS_TO_LONGS(1u << MVF_CMDQ_LOG_SIZE_MAX)];
+    uint16_t rr_next;       /* function the next pass starts with */
+    MvfCmd *cur;            /* the command running a step */
+    uint32_t stop_gen;      /* counts stops of the command interface */
 };
 
 static inline void mvf_cmd_fail(MvfCmdResult *r, uint8_t status,
@@ -129,6 +237,7 @@ static inline uint32_t mvf_ring_phase(uint32_t idx, uint32_t log_size)
 void mvf_write_config(PCIDevice *dev, uint32_t addr, uint32_t val, int len);
 
 /* mvf_cmd.c */
+void mvf_cmd_init(MvfPfState *pf);
 void mvf_cmd_reset(MvfPfState *pf, bool keep_config);
 void mvf_cmd_ctrl_write(MvfPfState *pf, uint32_t val);
 void mvf_cmd_doorbell(MvfPfState *pf, uint16_t pi);
@@ -153,11 +262,13 @@ void mvf_vf_kick(MvfVfState *vf);
 void mvf_vf_qp_bh(void *opaque);
 
 /* mvf_mig.c */
-uint64_t mvf_mig_image_size(uint64_t devmem_size);
-void mvf_mig_save(MvfPfState *pf, MvfVfState *vf, uint16_t vhca_id,
-                  uint64_t sgl_addr, uint32_t sgl_len, uint32_t data_len,
-                  MvfCmdResult *r);
-void mvf_mig_load(MvfPfState *pf, MvfVfState *vf, uint64_t sgl_addr,
-                  uint32_t sgl_len, uint32_t data_len, MvfCmdResult *r);
+void mvf_mig_devmem_changed(MvfVfState *vf, uint64_t off, uint64_t len);
+void mvf_mig_vf_reset(MvfVfState *vf);
+void mvf_mig_vf_thawed(MvfVfState *vf);
+MvfStep mvf_mig_query(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
+MvfStep mvf_mig_save(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
+MvfStep mvf_mig_load(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
+void mvf_mig_cmd_abort(MvfVfState *vf, MvfCmd *c);
+void mvf_mig_cmd_free(MvfCmd *c);
 
 #endif

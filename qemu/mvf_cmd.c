@@ -3,17 +3,34 @@
  * MVF emulated SR-IOV device: the PF command interface.
  *
  * Commands are 64-byte entries in a ring in host memory.  A doorbell write
- * only records the producer index and schedules a bottom half; the entries
- * are executed there, in order, one at a time.  Each entry is written back
- * (status, syndrome, out, then @own cleared) and may post a completion event
- * on the event queue, followed by MSI-X vector MVF_PF_EQ_VECTOR.
+ * only records the producer index and schedules a bottom half, which
  *
- * A SUSPEND_VHCA that freezes a VF is written back only once every vCPU
- * has caught up with the memory map change that put the VF's frozen trap
- * over its BAR2 (mvf_cmd_sync_cpus()); later entries wait behind it.
- * The event queue also carries MVF_EVENT_FROZEN_ACCESS events of the VFs
- * (mvf_vf.c), posted here by the bottom half before and after the
- * commands it runs.
+ *  1. fetches every posted entry in order (CMDQ_CI counts them), copies it
+ *     and remembers its slot; the commands of the PF itself (vhca_id 0,
+ *     or one beyond TotalVFs) are executed at once, those of VF n go to
+ *     the FIFO of function n;
+ *  2. makes a pass over the functions, round robin: the head command of
+ *     each FIFO runs one step, a whole short command or a bounded slice
+ *     of a long one (SAVE, LOAD, QUERY: mvf_mig.c), at most
+ *     MVF_PASS_STEPS steps per run, and reschedules itself while work is
+ *     left, so one VF's long SAVE never holds up another VF or the main
+ *     loop;
+ *  3. writes the finished commands back in the order they finished
+ *     (status, syndrome, out, then @own cleared) and posts their events,
+ *     as far as the event queue has room; the rest wait for EQ_CI.
+ *
+ * So the commands of one function complete in the order they were posted
+ * and those of different functions in any order.
+ *
+ * A SUSPEND_VHCA that freezes a VF finishes only once every vCPU has caught
+ * up with the memory map change that put the VF's frozen trap over its BAR2
+ * (mvf_cmd_sync_cpus()); until then the VF's later commands wait, the other
+ * functions go on.  The event queue also carries MVF_EVENT_FROZEN_ACCESS
+ * events of the VFs (mvf_vf.c), posted here.
+ *
+ * The queued commands live here, in the PF, and name their VF by vhca_id
+ * only: the VF is looked up again for each step, so a VF that is reset or
+ * disabled meanwhile is never used stale (see mvf_cmd_step()).
  */
 
 #include "qemu/osdep.h"
@@ -36,10 +53,11 @@
  * after the map change has run on every vCPU, none of them can bypass the
  * trap any more.  (KVM updates its memory slots synchronously; there the
  * wait costs one exit per vCPU.)  The items run with the BQL held, as
- * everything here does.
+ * everything here does.  Only the function that froze waits.
  */
 struct MvfCpuSync {
-    MvfPfState *pf;         /* NULL once the PF no longer waits */
+    MvfPfState *pf;         /* NULL once the function no longer waits */
+    uint16_t fn;            /* index into pf->fn */
     unsigned remaining;     /* work items not yet run, + 1 while queueing */
 };
 
@@ -52,20 +70,21 @@ static void mvf_cmd_cpu_synced(CPUState *cpu, run_on_cpu_data data)
         return;
     }
     if (sync->pf) {
-        sync->pf->cpu_sync = NULL;
+        sync->pf->fn[sync->fn].cpu_sync = NULL;
         qemu_bh_schedule(sync->pf->cmd_bh);
     }
     g_free(sync);
 }
 
-static void mvf_cmd_sync_cpus(MvfPfState *pf)
+static void mvf_cmd_sync_cpus(MvfPfState *pf, uint16_t fn)
 {
     MvfCpuSync *sync = g_new0(MvfCpuSync, 1);
     CPUState *cpu;
 
     sync->pf = pf;
+    sync->fn = fn;
     sync->remaining = 1;
-    pf->cpu_sync = sync;
+    pf->fn[fn].cpu_sync = sync;
     CPU_FOREACH(cpu) {
         sync->remaining++;
         async_run_on_cpu(cpu, mvf_cmd_cpu_synced, RUN_ON_CPU_HOST_PTR(sync));
@@ -73,19 +92,88 @@ static void mvf_cmd_sync_cpus(MvfPfState *pf)
     mvf_cmd_cpu_synced(NULL, RUN_ON_CPU_HOST_PTR(sync));
 }
 
-/* Forget an executed command that waits for its write-back */
-static void mvf_cmd_drop_held(MvfPfState *pf)
+static uint32_t mvf_cmd_slot(MvfPfState *pf, uint16_t index)
 {
-    if (pf->cpu_sync) {
-        pf->cpu_sync->pf = NULL;    /* its work items only free it */
-        pf->cpu_sync = NULL;
+    return index & ((1u << pf->cmdq_log_size) - 1);
+}
+
+/*
+ * Forget a command that will never complete.  A long command that had
+ * started leaves its session closed (mvf_mig_cmd_abort()), unless its VF
+ * was reset meanwhile, which closed it already.
+ */
+static void mvf_cmd_drop(MvfPfState *pf, MvfCmd *c)
+{
+    if (c->started) {
+        MvfCmdResult dummy = { 0 };
+        MvfVfState *vf = mvf_pf_lookup_vf(pf, le16_to_cpu(c->e.vhca_id),
+                                          &dummy);
+
+        if (vf && vf->gen == c->gen) {
+            mvf_mig_cmd_abort(vf, c);
+        }
     }
-    pf->held = false;
+    mvf_mig_cmd_free(c);
+    g_free(c);
+}
+
+/*
+ * The command interface stops: drop every fetched command, whatever it
+ * waits for, and the VF events not posted yet (their event queue is gone).
+ * The command that is running a step right now (pf->cur) is only taken
+ * off its list: mvf_cmd_pass() drops it when the step returns.
+ */
+static void mvf_cmd_stop(MvfPfState *pf)
+{
+    PCIDevice *dev = PCI_DEVICE(pf);
+    uint16_t i, n = pcie_sriov_num_vfs(dev);
+    MvfCmd *c;
+
+    pf->stop_gen++;
+    for (i = 0; i < pf->total_vfs; i++) {
+        MvfFn *fn = &pf->fn[i];
+
+        if (fn->cpu_sync) {
+            fn->cpu_sync->pf = NULL;    /* its work items only free it */
+            fn->cpu_sync = NULL;
+        }
+        while ((c = QSIMPLEQ_FIRST(&fn->fifo))) {
+            QSIMPLEQ_REMOVE_HEAD(&fn->fifo, next);
+            if (c != pf->cur) {
+                mvf_cmd_drop(pf, c);
+            }
+        }
+    }
+    while ((c = QSIMPLEQ_FIRST(&pf->done))) {
+        QSIMPLEQ_REMOVE_HEAD(&pf->done, next);
+        mvf_cmd_drop(pf, c);
+    }
+    bitmap_zero(pf->busy, 1u << MVF_CMDQ_LOG_SIZE_MAX);
+    for (i = 0; i < n; i++) {
+        MVF_VF(pcie_sriov_get_vf_at_index(dev, i))->frozen_event_pending =
+            false;
+    }
+    pf->vf_events = false;
+}
+
+void mvf_cmd_init(MvfPfState *pf)
+{
+    uint16_t i;
+
+    pf->fn = g_new0(MvfFn, pf->total_vfs);
+    for (i = 0; i < pf->total_vfs; i++) {
+        QSIMPLEQ_INIT(&pf->fn[i].fifo);
+    }
+    QSIMPLEQ_INIT(&pf->done);
 }
 
 void mvf_cmd_exit(MvfPfState *pf)
 {
-    mvf_cmd_drop_held(pf);
+    if (pf->fn) {
+        mvf_cmd_stop(pf);
+        g_free(pf->fn);
+        pf->fn = NULL;
+    }
 }
 
 /* Called by a VF with a frozen access event to post */
@@ -93,23 +181,6 @@ void mvf_cmd_vf_event(MvfPfState *pf)
 {
     pf->vf_events = true;
     qemu_bh_schedule(pf->cmd_bh);
-}
-
-/*
- * The command interface stops: forget the executed command waiting for its
- * write-back and the VF events not posted yet (their event queue is gone)
- */
-static void mvf_cmd_stop(MvfPfState *pf)
-{
-    PCIDevice *dev = PCI_DEVICE(pf);
-    uint16_t i, n = pcie_sriov_num_vfs(dev);
-
-    mvf_cmd_drop_held(pf);
-    for (i = 0; i < n; i++) {
-        MVF_VF(pcie_sriov_get_vf_at_index(dev, i))->frozen_event_pending =
-            false;
-    }
-    pf->vf_events = false;
 }
 
 void mvf_cmd_reset(MvfPfState *pf, bool keep_config)
@@ -121,6 +192,7 @@ void mvf_cmd_reset(MvfPfState *pf, bool keep_config)
     pf->cmdq_ci = 0;
     pf->eq_pi = 0;
     pf->eq_ci = 0;
+    pf->rr_next = 0;
     if (!keep_config) {
         pf->cmdq_base = 0;
         pf->cmdq_log_size = 0;
@@ -134,6 +206,11 @@ static void mvf_cmd_fatal(MvfPfState *pf, const char *why)
     qemu_log_mask(LOG_GUEST_ERROR, "mvf-pf: command interface fatal: %s\n",
                   why);
     pf->status = MVF_PF_STATUS_FATAL;
+}
+
+static bool mvf_cmd_ready(MvfPfState *pf)
+{
+    return pf->status & MVF_PF_STATUS_READY;
 }
 
 static bool mvf_cmd_setup_ok(MvfPfState *pf)
@@ -186,16 +263,18 @@ void mvf_cmd_ctrl_write(MvfPfState *pf, uint32_t val)
     if (!mvf_cmd_setup_ok(pf)) {
         return;
     }
+    mvf_cmd_stop(pf);
     pf->cmdq_pi = 0;
     pf->cmdq_ci = 0;
     pf->eq_pi = 0;
     pf->eq_ci = 0;
+    pf->rr_next = 0;
     pf->status = MVF_PF_STATUS_READY;
 }
 
 void mvf_cmd_doorbell(MvfPfState *pf, uint16_t pi)
 {
-    if (!(pf->status & MVF_PF_STATUS_READY)) {
+    if (!mvf_cmd_ready(pf)) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "mvf-pf: command doorbell while not ready, ignored\n");
         return;
@@ -210,7 +289,7 @@ void mvf_cmd_doorbell(MvfPfState *pf, uint16_t pi)
 
 void mvf_cmd_eq_ci_write(MvfPfState *pf, uint32_t ci)
 {
-    if (!(pf->status & MVF_PF_STATUS_READY)) {
+    if (!mvf_cmd_ready(pf)) {
         return;
     }
     /* the consumer can never pass what the device has produced */
@@ -252,14 +331,23 @@ static bool mvf_cmd_post_event(MvfPfState *pf, uint8_t type, uint16_t vhca_id,
         .data = cpu_to_le64(data),
     };
     const size_t body = offsetof(struct mvf_eqe, vhca_id);
+    uint32_t stop_gen = pf->stop_gen;
 
     /* everything but type/phase first, so a valid phase means whole entry */
     if (pci_dma_write(dev, addr + body, (uint8_t *)&eqe + body,
                       sizeof(eqe) - body) != MEMTX_OK) {
+        mvf_cmd_fatal(pf, "cannot write an event queue entry");
         return false;
+    }
+    if (pf->stop_gen != stop_gen) {
+        return false;           /* the write reset the interface */
     }
     smp_wmb();      /* entry body visible before the phase that validates it */
     if (pci_dma_write(dev, addr, &eqe, body) != MEMTX_OK) {
+        mvf_cmd_fatal(pf, "cannot write an event queue entry");
+        return false;
+    }
+    if (pf->stop_gen != stop_gen) {
         return false;
     }
     pf->eq_pi++;
@@ -269,32 +357,36 @@ static bool mvf_cmd_post_event(MvfPfState *pf, uint8_t type, uint16_t vhca_id,
 
 /*
  * Post the frozen access events the VFs have pending, as far as the event
- * queue has room; the rest wait for EQ_CI.  False: fatal DMA error.
+ * queue has room; the rest wait for EQ_CI.
  */
-static bool mvf_cmd_post_vf_events(MvfPfState *pf)
+static void mvf_cmd_post_vf_events(MvfPfState *pf)
 {
     PCIDevice *dev = PCI_DEVICE(pf);
-    uint16_t i, n = pcie_sriov_num_vfs(dev);
+    uint16_t i;
 
-    for (i = 0; i < n; i++) {
+    if (!pf->vf_events) {
+        return;
+    }
+    for (i = 0; i < pcie_sriov_num_vfs(dev); i++) {
         MvfVfState *vf = MVF_VF(pcie_sriov_get_vf_at_index(dev, i));
 
+        if (!mvf_cmd_ready(pf)) {
+            return;
+        }
         if (!vf->frozen_event_pending) {
             continue;
         }
         if (!mvf_cmd_eq_has_room(pf)) {
-            return true;
+            return;
         }
+        vf->frozen_event_pending = false;
         if (!mvf_cmd_post_event(pf, MVF_EVENT_FROZEN_ACCESS,
                                 mvf_vf_vhca_id(vf), 0, 0,
                                 vf->frozen_accesses)) {
-            mvf_cmd_fatal(pf, "cannot write an event queue entry");
-            return false;
+            return;
         }
-        vf->frozen_event_pending = false;
     }
     pf->vf_events = false;
-    return true;
 }
 
 static bool mvf_cmd_in_unused_zero(const struct mvf_cmd_entry *e,
@@ -310,103 +402,256 @@ static bool mvf_cmd_in_unused_zero(const struct mvf_cmd_entry *e,
     return true;
 }
 
-static void mvf_cmd_execute(MvfPfState *pf, const struct mvf_cmd_entry *e,
-                            MvfCmdResult *r)
+/*
+ * What every command is checked for first: opcode, reserved fields and the
+ * kind of function it names.  False: @r says what is wrong.
+ */
+static bool mvf_cmd_check(const struct mvf_cmd_entry *e, MvfCmdResult *r)
 {
     uint16_t opcode = le16_to_cpu(e->opcode);
     uint16_t vhca_id = le16_to_cpu(e->vhca_id);
     uint32_t in0 = le32_to_cpu(e->in[0]);
+    uint32_t in0_rsvd = 0;
     int used_in;
-    MvfVfState *vf = NULL;
 
     switch (opcode) {
     case MVF_CMD_NOP:
     case MVF_CMD_QUERY_CAPS:
-    case MVF_CMD_QUERY_VHCA_MIGRATION_STATE:
-    case MVF_CMD_SAVE_VHCA_STATE:
-    case MVF_CMD_LOAD_VHCA_STATE:
         used_in = 0;
+        break;
+    case MVF_CMD_QUERY_VHCA_MIGRATION_STATE:
+        used_in = 1;
+        in0_rsvd = ~MVF_QUERY_F_INCREMENTAL;
+        break;
+    case MVF_CMD_SAVE_VHCA_STATE:
+        used_in = 1;
+        in0_rsvd = ~MVF_SAVE_F_START;
+        break;
+    case MVF_CMD_LOAD_VHCA_STATE:
+        used_in = 1;
+        in0_rsvd = ~MVF_LOAD_F_START;
         break;
     case MVF_CMD_SUSPEND_VHCA:
     case MVF_CMD_RESUME_VHCA:
-        used_in = 1;
+        used_in = 1;            /* the mode, checked by the command */
         break;
     default:
         mvf_cmd_fail(r, MVF_CMD_STAT_BAD_OPCODE, MVF_SYND_BAD_OPCODE);
-        return;
+        return false;
     }
 
     if (e->rsvd0[0] || e->rsvd0[1] || e->rsvd0[2] ||
-        (e->flags & ~MVF_CMD_F_EVENT) || !mvf_cmd_in_unused_zero(e, used_in)) {
+        (e->flags & ~MVF_CMD_F_EVENT) || (in0 & in0_rsvd) ||
+        !mvf_cmd_in_unused_zero(e, used_in)) {
         mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_RSVD_NOT_ZERO);
+        return false;
+    }
+
+    /* PF commands on vhca 0, migration commands on a VF */
+    if ((opcode == MVF_CMD_NOP || opcode == MVF_CMD_QUERY_CAPS) !=
+        (vhca_id == 0)) {
+        mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_VHCA);
+        return false;
+    }
+    return true;
+}
+
+/* A command that is not for a VF of ours: executed when fetched */
+static void mvf_cmd_run_pf(MvfPfState *pf, MvfCmd *c)
+{
+    if (!mvf_cmd_check(&c->e, &c->r)) {
         return;
     }
-
-    switch (opcode) {
+    switch (le16_to_cpu(c->e.opcode)) {
     case MVF_CMD_NOP:
+        break;
     case MVF_CMD_QUERY_CAPS:
-        /* functions of the PF itself */
-        if (vhca_id != 0) {
-            mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_VHCA);
-            return;
-        }
+        mvf_cmd_query_caps(pf, &c->r);
         break;
     default:
-        /* migration commands: a VF */
-        if (vhca_id == 0) {
-            mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_VHCA);
-            return;
-        }
-        vf = mvf_pf_lookup_vf(pf, vhca_id, r);
-        if (!vf) {
-            return;
-        }
-        break;
-    }
-
-    switch (opcode) {
-    case MVF_CMD_NOP:
-        break;
-    case MVF_CMD_QUERY_CAPS:
-        mvf_cmd_query_caps(pf, r);
-        break;
-    case MVF_CMD_QUERY_VHCA_MIGRATION_STATE: {
-        uint64_t need = mvf_mig_image_size(vf->devmem_size);
-
-        r->out[0] = (uint32_t)need;
-        r->out[1] = need >> 32;
-        r->out[2] = mvf_vf_state_flags(vf);
-        r->out[3] = vf->frozen_accesses;
-        break;
-    }
-    case MVF_CMD_SUSPEND_VHCA:
-        mvf_vf_suspend(vf, in0, r);
-        break;
-    case MVF_CMD_RESUME_VHCA:
-        mvf_vf_resume(vf, in0, r);
-        break;
-    case MVF_CMD_SAVE_VHCA_STATE:
-        mvf_mig_save(pf, vf, vhca_id, le64_to_cpu(e->sgl_addr),
-                     le32_to_cpu(e->sgl_len), le32_to_cpu(e->data_len), r);
-        break;
-    case MVF_CMD_LOAD_VHCA_STATE:
-        mvf_mig_load(pf, vf, le64_to_cpu(e->sgl_addr),
-                     le32_to_cpu(e->sgl_len), le32_to_cpu(e->data_len), r);
+        /* a VF beyond TotalVFs: fails */
+        mvf_pf_lookup_vf(pf, le16_to_cpu(c->e.vhca_id), &c->r);
         break;
     }
 }
 
-/* Write back the entry at the consumer index and post its event */
-static bool mvf_cmd_write_back(MvfPfState *pf, struct mvf_cmd_entry *e,
-                               const MvfCmdResult *r)
+static void mvf_cmd_result_fail(MvfCmdResult *r, uint8_t status,
+                                uint32_t syndrome)
+{
+    *r = (MvfCmdResult) { 0 };
+    mvf_cmd_fail(r, status, syndrome);
+}
+
+/* One step of the command @c of a VF */
+static MvfStep mvf_cmd_step(MvfPfState *pf, MvfCmd *c)
+{
+    uint16_t opcode = le16_to_cpu(c->e.opcode);
+    uint32_t in0 = le32_to_cpu(c->e.in[0]);
+    MvfCmdResult *r = &c->r;
+    MvfVfState *vf;
+
+    if (!c->started && !mvf_cmd_check(&c->e, r)) {
+        return MVF_STEP_DONE;
+    }
+    vf = mvf_pf_lookup_vf(pf, le16_to_cpu(c->e.vhca_id), r);
+    if (!vf) {
+        /* disabled, maybe while the command was running */
+        mvf_mig_cmd_free(c);
+        mvf_cmd_result_fail(r, r->status, r->syndrome);
+        return MVF_STEP_DONE;
+    }
+    if (c->started && vf->gen != c->gen) {
+        /* the VF was reset under a running command: its session is gone */
+        mvf_mig_cmd_free(c);
+        mvf_cmd_result_fail(r, MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION);
+        return MVF_STEP_DONE;
+    }
+
+    switch (opcode) {
+    case MVF_CMD_QUERY_VHCA_MIGRATION_STATE:
+        return mvf_mig_query(pf, vf, c);
+    case MVF_CMD_SUSPEND_VHCA:
+        mvf_vf_suspend(vf, in0, r);
+        return MVF_STEP_DONE;
+    case MVF_CMD_RESUME_VHCA:
+        mvf_vf_resume(vf, in0, r);
+        return MVF_STEP_DONE;
+    case MVF_CMD_SAVE_VHCA_STATE:
+        return mvf_mig_save(pf, vf, c);
+    case MVF_CMD_LOAD_VHCA_STATE:
+        return mvf_mig_load(pf, vf, c);
+    default:
+        g_assert_not_reached();     /* mvf_cmd_check() let it through */
+    }
+}
+
+/*
+ * Fetch every posted entry.  An entry not handed over yet (@own clear)
+ * stops the fetch until the next doorbell.
+ */
+static void mvf_cmd_fetch(MvfPfState *pf)
 {
     PCIDevice *dev = PCI_DEVICE(pf);
-    uint16_t index = pf->cmdq_ci;
-    uint32_t slot = index & ((1u << pf->cmdq_log_size) - 1);
+
+    while (mvf_cmd_ready(pf) && pf->cmdq_ci != pf->cmdq_pi) {
+        uint16_t index = pf->cmdq_ci;
+        uint32_t slot = mvf_cmd_slot(pf, index);
+        dma_addr_t addr = pf->cmdq_base +
+                          (dma_addr_t)slot * MVF_CMD_ENTRY_SIZE;
+        struct mvf_cmd_entry e;
+        uint16_t vhca_id;
+        MvfCmd *c;
+
+        if (test_bit(slot, pf->busy)) {
+            mvf_cmd_fatal(pf, "command slot reused before it completed");
+            return;
+        }
+        if (pci_dma_read(dev, addr, &e, sizeof(e)) != MEMTX_OK) {
+            mvf_cmd_fatal(pf, "cannot read a command entry");
+            return;
+        }
+        if (!mvf_cmd_ready(pf)) {
+            return;
+        }
+        if (e.own != MVF_CMD_OWN_HW) {
+            /* rung before the entry was handed over: wait for the next */
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "mvf-pf: command %u not owned by the device\n",
+                          index);
+            return;
+        }
+
+        c = g_new0(MvfCmd, 1);
+        c->e = e;
+        c->index = index;
+        set_bit(slot, pf->busy);
+        pf->cmdq_ci++;
+        vhca_id = le16_to_cpu(e.vhca_id);
+        if (vhca_id >= 1 && vhca_id <= pf->total_vfs) {
+            QSIMPLEQ_INSERT_TAIL(&pf->fn[vhca_id - 1].fifo, c, next);
+        } else {
+            mvf_cmd_run_pf(pf, c);
+            QSIMPLEQ_INSERT_TAIL(&pf->done, c, next);
+        }
+    }
+}
+
+/* The head command of function @i finished: queue its write-back */
+static void mvf_cmd_finish(MvfPfState *pf, uint16_t i, MvfCmd *c)
+{
+    assert(QSIMPLEQ_FIRST(&pf->fn[i].fifo) == c);
+    QSIMPLEQ_REMOVE_HEAD(&pf->fn[i].fifo, next);
+    QSIMPLEQ_INSERT_TAIL(&pf->done, c, next);
+}
+
+/* One round robin pass over the functions; true: work is left */
+static bool mvf_cmd_pass(MvfPfState *pf)
+{
+    uint16_t n = pf->total_vfs, k, i;
+    unsigned steps = 0;
+    bool more = false;
+
+    for (k = 0; k < n; k++) {
+        MvfFn *fn;
+        MvfCmd *c;
+        uint32_t stop_gen;
+        MvfStep st;
+
+        i = (pf->rr_next + k) % n;
+        fn = &pf->fn[i];
+        c = QSIMPLEQ_FIRST(&fn->fifo);
+        if (!c || fn->cpu_sync) {
+            continue;
+        }
+        if (steps == MVF_PASS_STEPS) {
+            /* the next run starts where this one stopped */
+            pf->rr_next = i;
+            return true;
+        }
+        steps++;
+
+        if (c->executed) {
+            /* a freeze whose vCPU sync is over */
+            mvf_cmd_finish(pf, i, c);
+        } else {
+            stop_gen = pf->stop_gen;
+            pf->cur = c;
+            st = mvf_cmd_step(pf, c);
+            pf->cur = NULL;
+            if (pf->stop_gen != stop_gen) {
+                /* a DMA of the step reset or stopped the interface */
+                mvf_cmd_drop(pf, c);
+                return false;
+            }
+            if (st == MVF_STEP_DONE) {
+                if (c->r.sync_cpus) {
+                    c->executed = true;
+                    mvf_cmd_sync_cpus(pf, i);
+                } else {
+                    mvf_cmd_finish(pf, i, c);
+                }
+            }
+        }
+        if (!QSIMPLEQ_EMPTY(&fn->fifo) && !fn->cpu_sync) {
+            more = true;
+        }
+    }
+    pf->rr_next = n ? (pf->rr_next + 1) % n : 0;
+    return more;
+}
+
+/* Write back a finished command into its own slot and post its event */
+static bool mvf_cmd_write_back(MvfPfState *pf, MvfCmd *c)
+{
+    PCIDevice *dev = PCI_DEVICE(pf);
+    struct mvf_cmd_entry *e = &c->e;
+    const MvfCmdResult *r = &c->r;
+    uint32_t slot = mvf_cmd_slot(pf, c->index);
     dma_addr_t addr = pf->cmdq_base + (dma_addr_t)slot * MVF_CMD_ENTRY_SIZE;
     const size_t own_off = offsetof(struct mvf_cmd_entry, own);
     const size_t wb_off = offsetof(struct mvf_cmd_entry, status);
     const size_t wb_end = offsetof(struct mvf_cmd_entry, sgl_addr);
+    uint32_t stop_gen = pf->stop_gen;
     int i;
 
     e->status = r->status;
@@ -420,96 +665,67 @@ static bool mvf_cmd_write_back(MvfPfState *pf, struct mvf_cmd_entry *e,
         mvf_cmd_fatal(pf, "cannot write a command entry back");
         return false;
     }
+    if (pf->stop_gen != stop_gen) {
+        return false;
+    }
     smp_wmb();      /* results visible before own is cleared */
     if (pci_dma_write(dev, addr + own_off, &e->own, 1) != MEMTX_OK) {
         mvf_cmd_fatal(pf, "cannot write a command entry back");
         return false;
     }
-    pf->cmdq_ci++;
+    if (pf->stop_gen != stop_gen) {
+        return false;
+    }
+    clear_bit(slot, pf->busy);
 
     if (e->flags & MVF_CMD_F_EVENT) {
-        if (!mvf_cmd_post_event(pf, MVF_EVENT_CMD_DONE,
-                                le16_to_cpu(e->vhca_id),
-                                le16_to_cpu(e->token), slot,
-                                r->status | ((uint64_t)r->syndrome << 32))) {
-            mvf_cmd_fatal(pf, "cannot write an event queue entry");
-            return false;
-        }
+        return mvf_cmd_post_event(pf, MVF_EVENT_CMD_DONE,
+                                  le16_to_cpu(e->vhca_id),
+                                  le16_to_cpu(e->token), slot,
+                                  r->status | ((uint64_t)r->syndrome << 32));
     }
     return true;
 }
 
-/* Execute the entry at the consumer index; false: stop processing */
-static bool mvf_cmd_one(MvfPfState *pf)
+/*
+ * Write back the finished commands in the order they finished.  One that
+ * needs an event waits, with all after it, until the event queue has room.
+ */
+static void mvf_cmd_flush(MvfPfState *pf)
 {
-    PCIDevice *dev = PCI_DEVICE(pf);
-    uint16_t index = pf->cmdq_ci;
-    uint32_t slot = index & ((1u << pf->cmdq_log_size) - 1);
-    dma_addr_t addr = pf->cmdq_base + (dma_addr_t)slot * MVF_CMD_ENTRY_SIZE;
-    struct mvf_cmd_entry e;
-    MvfCmdResult r = { 0 };
+    MvfCmd *c;
 
-    if (pf->cpu_sync) {
-        return false;           /* resumed when the vCPUs synced */
-    }
-    if (pf->held) {
-        /* executed before the wait, event room checked then */
-        pf->held = false;
-        return mvf_cmd_write_back(pf, &pf->held_entry, &pf->held_result);
-    }
+    while (mvf_cmd_ready(pf) && (c = QSIMPLEQ_FIRST(&pf->done))) {
+        bool ok;
 
-    if (pci_dma_read(dev, addr, &e, sizeof(e)) != MEMTX_OK) {
-        mvf_cmd_fatal(pf, "cannot read a command entry");
-        return false;
+        if ((c->e.flags & MVF_CMD_F_EVENT) && !mvf_cmd_eq_has_room(pf)) {
+            return;             /* resumed by EQ_CI */
+        }
+        QSIMPLEQ_REMOVE_HEAD(&pf->done, next);
+        ok = mvf_cmd_write_back(pf, c);
+        mvf_mig_cmd_free(c);
+        g_free(c);
+        if (!ok) {
+            return;
+        }
     }
-    if (e.own != MVF_CMD_OWN_HW) {
-        /* rung before the entry was handed over: wait for the next ring */
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "mvf-pf: command %u not owned by the device\n", index);
-        return false;
-    }
-    if ((e.flags & MVF_CMD_F_EVENT) && !mvf_cmd_eq_has_room(pf)) {
-        return false;           /* event queue full: resume on EQ_CI */
-    }
-
-    mvf_cmd_execute(pf, &e, &r);
-
-    if (r.sync_cpus) {
-        pf->held_entry = e;
-        pf->held_result = r;
-        pf->held = true;
-        mvf_cmd_sync_cpus(pf);
-        return false;
-    }
-    return mvf_cmd_write_back(pf, &e, &r);
-}
-
-/* Post pending VF events, unless a command holds the room of its event */
-static bool mvf_cmd_vf_events(MvfPfState *pf)
-{
-    if (!(pf->status & MVF_PF_STATUS_READY) || !pf->vf_events || pf->held) {
-        return true;
-    }
-    return mvf_cmd_post_vf_events(pf);
 }
 
 void mvf_cmd_bh(void *opaque)
 {
     MvfPfState *pf = opaque;
-    int budget = MVF_CMD_BUDGET;
+    bool more;
 
-    if (!mvf_cmd_vf_events(pf)) {
+    if (!mvf_cmd_ready(pf)) {
         return;
     }
-    while ((pf->status & MVF_PF_STATUS_READY) && pf->cmdq_ci != pf->cmdq_pi) {
-        if (!budget--) {
-            qemu_bh_schedule(pf->cmd_bh);
-            return;
-        }
-        if (!mvf_cmd_one(pf)) {
-            break;
-        }
+    mvf_cmd_flush(pf);              /* room that EQ_CI made */
+    mvf_cmd_post_vf_events(pf);
+    mvf_cmd_fetch(pf);
+    more = mvf_cmd_ready(pf) && mvf_cmd_pass(pf);
+    mvf_cmd_flush(pf);
+    mvf_cmd_post_vf_events(pf);     /* and those of the steps just run */
+    if (more && mvf_cmd_ready(pf)) {
+        qemu_bh_schedule(pf->cmd_bh);
     }
-    /* events that came up while the commands ran */
-    mvf_cmd_vf_events(pf);
 }

@@ -166,9 +166,8 @@ static void mvf_pf_realize(PCIDevice *dev, Error **errp)
         error_setg(errp, "devmem-size must be a power of two >= 1M");
         return;
     }
-    if (pf->devmem_size > 2 * GiB) {
-        /* SAVE/LOAD carry the image length in 32 bits */
-        error_setg(errp, "devmem-size must be at most 2G");
+    if (pf->devmem_size > MVF_DEVMEM_MAX) {
+        error_setg(errp, "devmem-size must be at most 16G");
         return;
     }
 
@@ -218,6 +217,7 @@ static void mvf_pf_realize(PCIDevice *dev, Error **errp)
 
     pf->cmd_bh = qemu_bh_new_guarded(mvf_cmd_bh, pf,
                                      &DEVICE(dev)->mem_reentrancy_guard);
+    mvf_cmd_init(pf);
     mvf_cmd_reset(pf, false);
     return;
 
@@ -275,7 +275,7 @@ static void mvf_pf_class_init(ObjectClass *klass, void *data)
     object_class_property_set_description(klass, "total-vfs",
         "number of virtual functions (TotalVFs), 1..255");
     object_class_property_set_description(klass, "devmem-size",
-        "on-device memory per VF (VF BAR2), power of two, 1M..2G");
+        "on-device memory per VF (VF BAR2), power of two, 1M..16G");
     set_bit(DEVICE_CATEGORY_NETWORK, dc->categories);
 }
 

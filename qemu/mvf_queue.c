@@ -115,6 +115,8 @@ static uint8_t mvf_qp_devmem(MvfVfState *vf, uint8_t op, uint64_t host,
     }
     if (op == MVF_WQE_DEVMEM_WRITE) {
         res = pci_dma_read(dev, host, vf->devmem_ptr + off, len);
+        /* the RAM changed behind QEMU's back: log it for SAVE */
+        mvf_mig_devmem_changed(vf, off, len);
     } else {
         res = pci_dma_write(dev, host, vf->devmem_ptr + off, len);
     }

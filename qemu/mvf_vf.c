@@ -12,7 +12,9 @@
  * dropped and the access is counted in frozen_accesses.  BAR0 does it in its
  * handlers; BAR2 is a container in which an MMIO region, frozen_trap, covers
  * the RAM and is enabled only while the function is frozen.  Migration
- * (mvf_mig.c) uses devmem_ptr directly and never sees the trap.
+ * (mvf_mig.c) uses devmem_ptr directly and never sees the trap; it follows
+ * the changes to the RAM through QEMU's dirty log of it (DIRTY_MEMORY_VGA),
+ * switched on for the VF's whole life.
  */
 
 #include "qemu/osdep.h"
@@ -51,7 +53,9 @@ MvfVfState *mvf_pf_lookup_vf(MvfPfState *pf, uint16_t vhca_id,
 uint32_t mvf_vf_state_flags(MvfVfState *vf)
 {
     return (vf->quiesced ? MVF_VHCA_STATE_QUIESCED : 0) |
-           (vf->frozen ? MVF_VHCA_STATE_FROZEN : 0);
+           (vf->frozen ? MVF_VHCA_STATE_FROZEN : 0) |
+           (vf->save ? MVF_VHCA_STATE_SAVING : 0) |
+           (vf->load ? MVF_VHCA_STATE_LOADING : 0);
 }
 
 uint16_t mvf_vf_vhca_id(MvfVfState *vf)
@@ -65,9 +69,12 @@ void mvf_vf_set_frozen(MvfVfState *vf, bool frozen)
         return;
     }
     vf->frozen = frozen;
+    vf->log_synced = false;
     if (frozen) {
         /* the first access of this freeze period is reported */
         vf->frozen_event_armed = true;
+    } else {
+        mvf_mig_vf_thawed(vf);
     }
     memory_region_set_enabled(&vf->frozen_trap, frozen);
 }
@@ -394,6 +401,7 @@ static void mvf_vf_realize(PCIDevice *dev, Error **errp)
     int i;
 
     vf->devmem_size = pf->devmem_size;
+    vf->devmem_pages = vf->devmem_size / MVF_DEVMEM_PAGE_SIZE;
     dev->config_write = mvf_write_config;
 
     memory_region_init_io(&vf->mmio, OBJECT(vf), &mvf_vf_mmio_ops, vf,
@@ -407,6 +415,8 @@ static void mvf_vf_realize(PCIDevice *dev, Error **errp)
         return;
     }
     vf->devmem_ptr = memory_region_get_ram_ptr(&vf->devmem);
+    /* every change to the RAM is logged, for SAVE (mvf_mig.c) */
+    memory_region_set_log(&vf->devmem, true, DIRTY_MEMORY_VGA);
     memory_region_init(&vf->devmem_bar, OBJECT(vf), "mvf-vf-bar2",
                        vf->devmem_size);
     memory_region_add_subregion(&vf->devmem_bar, 0, &vf->devmem);
@@ -449,6 +459,7 @@ static void mvf_vf_exit(PCIDevice *dev)
     MvfVfState *vf = MVF_VF(dev);
 
     qemu_bh_delete(vf->bh);
+    mvf_mig_vf_reset(vf);
     pcie_aer_exit(dev);
     msix_uninit_exclusive_bar(dev);
     pcie_cap_exit(dev);
@@ -462,6 +473,8 @@ static void mvf_vf_reset_hold(Object *obj, ResetType type)
     if (vf->bh) {
         qemu_bh_cancel(vf->bh);
     }
+    /* open sessions close; commands still queued for the VF fail */
+    mvf_mig_vf_reset(vf);
     memset(&vf->live, 0, sizeof(vf->live));
     vf->quiesced = false;
     if (vf->devmem_ptr) {

@@ -4,7 +4,8 @@
 # Register-level checks of the mvf-pf/mvf-vf QEMU model through the qtest
 # protocol: no guest, no firmware.  The script plays the PCI enumerator and
 # the drivers (config space, BARs, SR-IOV, command queue, VF queue pairs,
-# SAVE/LOAD between two VFs) and checks every result against mvf_if.h.
+# save and load sessions of the migration stream between VFs) and checks
+# every result against mvf_if.h.
 #
 #   qemu/tests/mvf_qtest.py /path/to/qemu-system-x86_64
 #
@@ -150,6 +151,7 @@ EQ = 0x210000
 MSI_PF = 0x9000
 MSI_VF = 0x9100
 SCR = 0x1000000     # scratch area for buffers
+CAPS = MVF_CAP_MIGRATION | MVF_CAP_P2P | MVF_CAP_PRE_COPY
 
 
 def cfg(bus, devfn, reg):
@@ -191,12 +193,13 @@ def msix_enable(q, bus, devfn, table_bar, vectors, base_addr):
 
 
 class Bench:
-    def __init__(self, extra='', pre=()):
+    def __init__(self, extra='', pre=(), devmem=DEVMEM):
         self.frozen_events = []     # (vhca_id, data) of FROZEN_ACCESS events
+        self.devmem = devmem
         self.q = q = QTest(list(pre) +
                            ['-device', 'pcie-root-port,id=rp1,chassis=1,addr=2',
                             '-device', 'mvf-pf,bus=rp1,devmem-size=%d%s'
-                            % (DEVMEM, extra)])
+                            % (devmem, extra)])
         # MCH: ECAM at 0xb0000000, 256 buses
         q.outl(0xcf8, 0x80000000 | 0x60)
         q.outl(0xcfc, ECAM | 1)
@@ -207,7 +210,7 @@ class Bench:
         q.wl(cfg(0, rp, 0x20), 0xc0f0c000)
         q.wl(cfg(0, rp, 0x24), 0xfff00000)
         q.wl(cfg(0, rp, 0x28), 8)
-        q.wl(cfg(0, rp, 0x2c), 8)
+        q.wl(cfg(0, rp, 0x2c), 0xf)     # prefetchable 32 GiB .. 64 GiB
         q.ww(cfg(0, rp, 0x04), 0x6)
         exp = find_cap(q, 0, rp, 0x10)
         q.ww(cfg(0, rp, exp + 0x28), q.rw(cfg(0, rp, exp + 0x28)) | 0x20)
@@ -255,7 +258,7 @@ class Bench:
 
     # one command entry: returns the slot address
     def post(self, op, vhca=0, ins=(), sgl=0, sgl_len=0, data_len=0,
-             flags=MVF_CMD_F_EVENT, rsvd=b'\0\0\0'):
+             flags=MVF_CMD_F_EVENT, rsvd=b'\0\0\0', ring=True):
         q = self.q
         slot = CMDQ + 64 * (self.pi & ((1 << self.cmdq_log) - 1))
         self.token += 1
@@ -266,8 +269,12 @@ class Bench:
         assert len(e) == 64
         q.write(slot, e)
         self.pi = (self.pi + 1) & 0xffff
-        q.wl(PF_BAR0 + MVF_PF_REG_CMDQ_PI, self.pi)
+        if ring:
+            self.ring()
         return slot
+
+    def ring(self):
+        self.q.wl(PF_BAR0 + MVF_PF_REG_CMDQ_PI, self.pi)
 
     def wait_entry(self, slot, tries=200):
         for _ in range(tries):
@@ -305,9 +312,9 @@ class Bench:
         ev, self.frozen_events = self.frozen_events, []
         return ev
 
-    def run(self, op, vhca=0, **kw):
+    def run(self, op, vhca=0, tries=200, **kw):
         slot = self.post(op, vhca, **kw)
-        r = self.wait_entry(slot)
+        r = self.wait_entry(slot, tries)
         check(r is not None, 'command 0x%x completes' % op)
         if r is None:
             return (None, None, [0] * 4)
@@ -330,8 +337,8 @@ def vf_bar(i):
     return VF_BAR0 + (i - 1) * 0x1000
 
 
-def vf_mem(i):
-    return VF_MEM + (i - 1) * DEVMEM
+def vf_mem(i, devmem=DEVMEM):
+    return VF_MEM + (i - 1) * devmem
 
 
 # ------------------------------------------------------------------ #
@@ -351,8 +358,7 @@ def test_identity(b):
     check(q.rl(cfg(1, 0, exp + 4)) & (1 << 28), 'PF FLR capable')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_MAGIC), MVF_MAGIC_PF, 'PF magic')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_VERSION), MVF_IF_VERSION, 'PF version')
-    eq(q.rl(PF_BAR0 + MVF_PF_REG_CAPS), MVF_CAP_MIGRATION | MVF_CAP_P2P,
-       'PF caps')
+    eq(q.rl(PF_BAR0 + MVF_PF_REG_CAPS), CAPS, 'PF caps')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_MAX_VFS), NVF, 'MAX_VFS')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_DEVMEM_SIZE_LO), DEVMEM, 'DEVMEM lo')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_DEVMEM_SIZE_HI), 0, 'DEVMEM hi')
@@ -381,7 +387,7 @@ def test_basic_cmds(b):
     q = b.q
     q.wl(MSI_PF, 0)
     out = b.expect(MVF_CMD_STAT_OK, 0, MVF_CMD_QUERY_CAPS)
-    eq(out, [MVF_CAP_MIGRATION | MVF_CAP_P2P, NVF, DEVMEM, 0], 'QUERY_CAPS')
+    eq(out, [CAPS, NVF, DEVMEM, 0], 'QUERY_CAPS')
     eq(q.rl(MSI_PF), 0xabc0 + MVF_PF_EQ_VECTOR, 'EQ MSI-X message')
     b.expect(MVF_CMD_STAT_OK, 0, MVF_CMD_NOP)
     b.expect(MVF_CMD_STAT_BAD_OPCODE, MVF_SYND_BAD_OPCODE, 0x77)
@@ -411,7 +417,7 @@ def test_eq_full(b):
         q.step()
     done = [q.rb(s + 7) == 0 for s in slots]
     eq(done, [True] * 4 + [False] * 2, 'EQ full stalls the 5th command')
-    eq(q.rl(PF_BAR0 + MVF_PF_REG_CMDQ_CI), 4, 'CMDQ_CI at the stall')
+    eq(q.rl(PF_BAR0 + MVF_PF_REG_CMDQ_CI), 6, 'CMDQ_CI: all 6 fetched')
     for i in range(4):
         check(b.next_event() is not None, 'event %d' % i)
     for _ in range(5):
@@ -441,19 +447,25 @@ def mig_state(b, vhca):
     return out[0] | out[1] << 32, out[2]
 
 
-IMG_SIZE = 64 + 16 * 4 + 72 + 72 + 64 + DEVMEM
-
-
 def test_states(b):
     I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
     size, st = mig_state(b, 1)
-    eq((size, st), (IMG_SIZE, 0), 'QUERY_VHCA_MIGRATION_STATE live')
+    # all-zero device memory: IDENT, SIZE, one ZERO record, STATE, END
+    eq((size, st), (REC_IDENT + REC_SIZE + ZERO_REC + REC_STATE + REC_END, 0),
+       'QUERY_VHCA_MIGRATION_STATE live, zero devmem')
     suspend(b, 1, R, MVF_CMD_STAT_BAD_STATE, MVF_SYND_NOT_QUIESCED)
     suspend(b, 1, 3, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_MODE)
     resume(b, 1, 0, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_MODE)
-    b.expect(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NOT_FROZEN,
-             MVF_CMD_SAVE_VHCA_STATE, 1, sgl=SCR, sgl_len=16,
-             data_len=IMG_SIZE)
+    b.expect(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION,
+             MVF_CMD_SAVE_VHCA_STATE, 1, sgl=SCR, sgl_len=16, data_len=4096)
+    b.expect(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_RSVD_NOT_ZERO,
+             MVF_CMD_SAVE_VHCA_STATE, 1, ins=(2,), sgl=SCR, sgl_len=16,
+             data_len=4096)
+    b.expect(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_RSVD_NOT_ZERO,
+             MVF_CMD_QUERY_VHCA_MIGRATION_STATE, 1, ins=(2,))
+    b.expect(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_RSVD_NOT_ZERO,
+             MVF_CMD_LOAD_VHCA_STATE, 1, ins=(0, 1), sgl=SCR, sgl_len=16,
+             data_len=4096)
     suspend(b, 1, I)
     suspend(b, 1, I)
     eq(mig_state(b, 1)[1], MVF_VHCA_STATE_QUIESCED, 'quiesced')
@@ -507,7 +519,7 @@ def test_frozen_trap(b):
     suspend(b, 1, I)
     suspend(b, 1, R)
     eq(frozen_count(b, 1), n, 'freezing is no access')
-    before = save_image(b, 1)
+    before = save_whole(b, 1)
 
     # CPU accesses, each counted once whatever its size
     eq(q.rl(r1 + MVF_VF_REG_SCRATCH(1)), 0xffffffff, 'BAR0 read all-ones')
@@ -548,7 +560,8 @@ def test_frozen_trap(b):
     check(all(1 <= d <= n for _, d in ev), 'event data %r' % (ev,))
 
     # nothing of the VF changed: its image is byte for byte the same
-    check(save_image(b, 1) == before, 'image identical after the accesses')
+    check(save_whole(b, 1) == before,
+          'stream identical after the accesses')
     resume(b, 1, R)
     eq(q.rl(r1 + MVF_VF_REG_SCRATCH(1)), 0x600d, 'BAR0 writes dropped')
     eq(q.rl(r1 + MVF_VF_REG_SCRATCH(2)), 0, 'BAR0 writeq dropped')
@@ -746,21 +759,244 @@ def sgl_table(b, addr, elems):
     return addr, 16 * len(elems)
 
 
+# ---- the migration stream (mvf_if.h, "Migration stream") ----
+
+RH = struct.Struct('<HHIQ')
+IDENT = struct.Struct('<IHHHHIIIQHHI')
+PAGE = MVF_DEVMEM_PAGE_SIZE
+ZPAGE = bytes(PAGE)
+MAXP = MVF_REC_DEVMEM_MAX_PAGES
+QF = MVF_VHCA_STATE_QUIESCED | MVF_VHCA_STATE_FROZEN
+BI = MVF_CMD_STAT_BAD_IMAGE
+
+
+def rec_bytes(payload_len):
+    return MVF_REC_HDR_SIZE + ((payload_len + 7) & ~7)
+
+
+REC_IDENT = rec_bytes(40)
+REC_SIZE = rec_bytes(8)
+REC_STATE = rec_bytes(208)
+REC_END = rec_bytes(8)
+ZERO_REC = rec_bytes(16)
+
+
+def data_rec(pages):
+    return rec_bytes(16 + pages * PAGE)
+
+
+class Rec:
+    """One record; built from its fields, CRC and padding computed unless
+    given."""
+
+    def __init__(self, tag, payload, flags=None, crc=None, pad=0):
+        if flags is None:
+            flags = 0 if tag == MVF_REC_SIZE else MVF_REC_F_MANDATORY
+        self.tag, self.flags, self.payload = tag, flags, bytes(payload)
+        n = len(self.payload)
+        if crc is None:
+            crc = zlib.crc32(RH.pack(tag, flags, 0, n) + self.payload)
+        self.raw = (RH.pack(tag, flags, crc, n) + self.payload +
+                    bytes([pad]) * (((n + 7) & ~7) - n))
+
+    def patched(self, off, fmt, val):
+        p = bytearray(self.payload)
+        struct.pack_into(fmt, p, off, val)
+        return Rec(self.tag, p, self.flags)
+
+    def dm(self):
+        # DEVMEM: offset, pages, flags
+        return struct.unpack_from('<QII', self.payload)
+
+    def u64(self):
+        # SIZE, END
+        return struct.unpack('<Q', self.payload)[0]
+
+
+def parse(data, what):
+    """The records of @data; framing, CRC and padding checked."""
+    recs, off = [], 0
+    while off < len(data):
+        if len(data) - off < MVF_REC_HDR_SIZE:
+            check(False, '%s: partial header at %d' % (what, off))
+            break
+        tag, flags, crc, n = RH.unpack_from(data, off)
+        end = off + rec_bytes(n)
+        if end > len(data):
+            check(False, '%s: record at %d overruns' % (what, off))
+            break
+        r = Rec(tag, data[off + 16:off + 16 + n], flags)
+        check(r.raw == bytes(data[off:end]),
+              '%s: record %d (tag %d): CRC and padding' % (what, len(recs),
+                                                           tag))
+        recs.append(r)
+        off = end
+    return recs
+
+
+def join(recs):
+    return b''.join(r.raw for r in recs)
+
+
+def end_rec(before):
+    return Rec(MVF_REC_END, struct.pack('<Q', len(join(before))))
+
+
+def dm_pages(recs):
+    """(first page, pages) of the DEVMEM records"""
+    return [(r.dm()[0] // PAGE, r.dm()[1]) for r in recs
+            if r.tag == MVF_REC_DEVMEM]
+
+
+class Image:
+    """What a stream says: device memory pages and the last STATE."""
+
+    def __init__(self, recs=()):
+        self.pages, self.state = {}, None
+        self.apply(recs)
+
+    def apply(self, recs):
+        for r in recs:
+            if r.tag == MVF_REC_DEVMEM:
+                off, n, fl = r.dm()
+                for i in range(n):
+                    self.pages[off // PAGE + i] = (
+                        ZPAGE if fl & MVF_REC_DEVMEM_F_ZERO else
+                        r.payload[16 + i * PAGE:16 + (i + 1) * PAGE])
+            elif r.tag == MVF_REC_STATE:
+                self.state = r.payload
+
+    def devmem(self, size=DEVMEM):
+        return b''.join(self.pages.get(p, b'?') for p in range(size // PAGE))
+
+
+def state_scratch(payload, i):
+    return struct.unpack_from('<I', payload, 8 + 4 * i)[0]
+
+
+def check_devmem_recs(recs, what):
+    """The device's rule: increasing pages, at most MAXP a record, a data
+    record only of non-zero pages, zero pages as ZERO records."""
+    last = -1
+    for r in recs:
+        if r.tag != MVF_REC_DEVMEM:
+            continue
+        off, n, fl = r.dm()
+        zero = fl == MVF_REC_DEVMEM_F_ZERO
+        ok = (off % PAGE == 0 and 1 <= n <= MAXP and off // PAGE > last and
+              fl in (0, MVF_REC_DEVMEM_F_ZERO))
+        if zero:
+            ok = ok and len(r.payload) == 16
+        else:
+            ok = ok and len(r.payload) == 16 + n * PAGE and all(
+                r.payload[16 + i * PAGE:16 + (i + 1) * PAGE] != ZPAGE
+                for i in range(n))
+        check(ok, '%s: DEVMEM record at 0x%x, %d pages, flags %d' %
+              (what, off, n, fl))
+        last = off // PAGE + n - 1
+
+
+def check_whole(recs, what, vhca, devmem=DEVMEM):
+    """A whole stream of a frozen VF from a new session."""
+    tags = [r.tag for r in recs]
+    check(len(tags) >= 5 and tags[:2] == [MVF_REC_IDENT, MVF_REC_SIZE] and
+          tags[-2:] == [MVF_REC_STATE, MVF_REC_END] and
+          all(t == MVF_REC_DEVMEM for t in tags[2:-2]),
+          '%s: record order %r' % (what, tags[:8]))
+    if len(tags) < 5:
+        return
+    eq(IDENT.unpack(recs[0].payload),
+       (MVF_STREAM_MAGIC, MVF_STREAM_VERSION_MAJOR, MVF_STREAM_VERSION_MINOR,
+        MVF_PCI_VENDOR_ID, MVF_PCI_DEVICE_ID_VF, MVF_IF_VERSION, CAPS, PAGE,
+        devmem, vhca, 0, 0), what + ': IDENT')
+    total = len(join(recs))
+    eq(recs[1].u64(), total, what + ': SIZE = bytes of the stream')
+    eq(recs[-1].u64(), total - REC_END, what + ': END = bytes before it')
+    check_devmem_recs(recs, what)
+    # every page exactly once
+    p = 0
+    for first, n in dm_pages(recs):
+        if first != p:
+            break
+        p += n
+    eq(p, devmem // PAGE, what + ': DEVMEM covers every page once')
+
+
+def rule_bytes_all(npages, nonzero):
+    """The bytes of the DEVMEM records of all @npages pages, by the rule of
+    device.rst, given the set of pages that are not zero."""
+    nz = sorted(nonzero)
+    total, p, i = 0, 0, 0
+    while p < npages:
+        if i < len(nz) and nz[i] == p:
+            q = p
+            while i < len(nz) and nz[i] == q:
+                i, q = i + 1, q + 1
+            total += sum(data_rec(min(MAXP, q - k)) for k in range(p, q, MAXP))
+        else:
+            q = nz[i] if i < len(nz) else npages
+            total += ZERO_REC * -(-(q - p) // MAXP)
+        p = q
+    return total
+
+
+def nonzero_pages(dm):
+    return {p for p in range(len(dm) // PAGE)
+            if dm[p * PAGE:(p + 1) * PAGE] != ZPAGE}
+
+
 SAVE_BUF = 0xc000000
+LOAD_BUF = 0x8000000
 
 
-def save_image(b, vhca):
-    # SAVE a frozen VF into SAVE_BUF and return the image
-    sgl, slen = sgl_table(b, SCR + 0x7f00, [(SAVE_BUF, IMG_SIZE, 0)])
-    out = b.expect(0, 0, MVF_CMD_SAVE_VHCA_STATE, vhca, sgl=sgl,
-                   sgl_len=slen, data_len=IMG_SIZE)
-    eq(out[0], IMG_SIZE, 'SAVE vhca %d size' % vhca)
-    return b.q.read(SAVE_BUF, IMG_SIZE)
+def save(b, vhca, data_len, start=False, want=(0, 0), tries=200, what=''):
+    """One SAVE into SAVE_BUF: (out, the bytes written)"""
+    sgl, slen = sgl_table(b, SCR + 0x7f00, [(SAVE_BUF, data_len, 0)])
+    st, sy, out = b.run(MVF_CMD_SAVE_VHCA_STATE, vhca,
+                        ins=(MVF_SAVE_F_START if start else 0,), sgl=sgl,
+                        sgl_len=slen, data_len=data_len, tries=tries)
+    eq((st, sy), want, 'SAVE vhca %d %s' % (vhca, what))
+    n = out[0] | out[1] << 32
+    if st != 0 or not n:
+        return out, b''
+    check(n <= data_len, 'SAVE wrote within data_len')
+    return out, b.q.read(SAVE_BUF, n)
+
+
+def save_whole(b, vhca, data_len=2 * DEVMEM):
+    """A whole stream of a frozen VF, in one SAVE"""
+    out, data = save(b, vhca, data_len, start=True, what='whole')
+    eq(out[2], MVF_SAVE_OUT_END, 'whole stream of vhca %d ends' % vhca)
+    return data
+
+
+def load(b, vhca, data, start=False, want=(0, 0), n=None, tries=200,
+         what=''):
+    b.q.write(LOAD_BUF, data)
+    sgl, slen = sgl_table(b, SCR + 0x7c00, [(LOAD_BUF, len(data) + 64, 0)])
+    st, sy, out = b.run(MVF_CMD_LOAD_VHCA_STATE, vhca,
+                        ins=(MVF_LOAD_F_START if start else 0,), sgl=sgl,
+                        sgl_len=slen, data_len=len(data) if n is None else n,
+                        tries=tries)
+    eq((st, sy), want, 'LOAD vhca %d %s' % (vhca, what))
+    return out
+
+
+def query(b, vhca, incremental=False, tries=200):
+    out = b.expect(0, 0, MVF_CMD_QUERY_VHCA_MIGRATION_STATE, vhca,
+                   ins=(MVF_QUERY_F_INCREMENTAL if incremental else 0,),
+                   tries=tries)
+    return out[0] | out[1] << 32, out[2]
+
+
+def vf_regs(b, i):
+    return [b.q.rl(vf_bar(i) + off) for off in range(0, 0x140, 4)]
 
 
 def test_migration(b, qp1):
     q = b.q
     I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
+    SAVING = MVF_VHCA_STATE_SAVING
     # VF1: devmem pattern, scratch, a SEND in flight
     q.write(vf_mem(1) + 0x10000, b'migrate me' * 100)
     for i in range(MVF_VF_NUM_SCRATCH):
@@ -771,124 +1007,107 @@ def test_migration(b, qp1):
     sq_ci = qp1.reg(MVF_VF_REG_SQ_CI)
     eq(sq_ci, (qp1.sq_pi - 1) & 0xffffffff, 'SEND in flight')
     cnt1 = [qp1.reg(MVF_VF_REG_CNT(i)) for i in range(8)]
+    dm1 = q.read(vf_mem(1), DEVMEM)
+    whole = (REC_IDENT + REC_SIZE + rule_bytes_all(DEVMEM // PAGE,
+                                                   nonzero_pages(dm1)) +
+             REC_STATE + REC_END)
     suspend(b, 1, I)
     suspend(b, 1, R)
+    eq(query(b, 1), (whole, QF), 'QUERY: the bytes of a whole stream')
+    eq(query(b, 1, True), (0, QF), 'QUERY INCREMENTAL without a session')
+
+    # not even IDENT fits: nothing is opened
+    out, _ = save(b, 1, REC_IDENT - 1, start=True,
+                  want=(MVF_CMD_STAT_NO_SPACE, MVF_SYND_SAVE_NO_SPACE),
+                  what='NO_SPACE')
+    eq(out[0] | out[1] << 32, REC_IDENT, 'NO_SPACE: the bytes IDENT needs')
+    eq(query(b, 1, True)[1], QF, 'NO_SPACE opened no session')
+    save(b, 1, 0, start=True,
+         want=(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_LEN), what='data_len 0')
+
     # save through a chained list with odd-sized pieces
     buf = 0x4000000
     pieces = [(buf, 100, 0), (buf + 100, 4000, 0)]
     t2 = SCR + 0x7000
-    rest = IMG_SIZE - 4100
-    tbl2 = [(buf + 4100, rest // 2, 0), (buf + 4100 + rest // 2, rest - rest // 2, 0)]
+    rest = whole + 100 - 4100
+    tbl2 = [(buf + 4100, rest // 2, 0),
+            (buf + 4100 + rest // 2, rest - rest // 2, 0)]
     sgl_table(b, t2, tbl2)
-    sgl, slen = sgl_table(b, SCR + 0x6000, pieces + [(t2, 32, MVF_SGE_F_CHAIN)])
-    out = b.expect(MVF_CMD_STAT_NO_SPACE, MVF_SYND_SAVE_NO_SPACE,
-                   MVF_CMD_SAVE_VHCA_STATE, 1, sgl=sgl, sgl_len=slen,
-                   data_len=IMG_SIZE - 1)
-    eq(out[0], IMG_SIZE, 'NO_SPACE reports the size')
-    out = b.expect(0, 0, MVF_CMD_SAVE_VHCA_STATE, 1, sgl=sgl, sgl_len=slen,
-                   data_len=IMG_SIZE + 100)
-    eq(out[0] | out[1] << 32, IMG_SIZE, 'SAVE size')
-    img = bytearray(q.read(buf, IMG_SIZE))
-    h = struct.unpack('<IHHIIQHHIIIQHHIQ', img[:64])
-    eq(h[0], MVF_IMG_MAGIC, 'image magic')
-    eq(h[5], IMG_SIZE, 'image total_len')
-    z = bytearray(img)
-    z[12:16] = b'\0\0\0\0'
-    eq(zlib.crc32(z), h[4], 'image crc32')
-    eq(h[12], 1, 'src_vhca_id')
-    # bad SGLs
+    sgl, slen = sgl_table(b, SCR + 0x6000,
+                          pieces + [(t2, 32, MVF_SGE_F_CHAIN)])
+    out = b.expect(0, 0, MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_START,),
+                   sgl=sgl, sgl_len=slen, data_len=whole + 100)
+    eq((out[0] | out[1] << 32, out[2]), (whole, MVF_SAVE_OUT_END),
+       'SAVE: the whole stream and END')
+    img = q.read(buf, whole)
+    recs = parse(img, 'VF1 stream')
+    check_whole(recs, 'VF1 stream', 1)
+    check(Image(recs).devmem() == dm1, 'the stream carries device memory')
+    st = Image(recs).state
+    eq([state_scratch(st, i) for i in range(16)],
+       [0x1000 + i for i in range(16)], 'STATE scratch')
+    eq(struct.unpack_from('<I', st, 4)[0],
+       MVF_VF_STATUS_QUIESCED | MVF_VF_STATUS_FROZEN, 'STATE status')
+    eq(list(struct.unpack_from('<8Q', st, 144)), cnt1, 'STATE counters')
+    eq(query(b, 1, True)[1], QF, 'END closed the session')
+    save(b, 1, whole, want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION),
+         what='after END')
+
+    # bad lists are refused before anything is written or opened
     bad = [
         ((SCR + 0x6000, 0), 'sgl_len 0'),
         ((SCR + 0x6000, 24), 'sgl_len not a multiple'),
     ]
     for (a, l), what in bad:
         b.expect(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_SGL,
-                 MVF_CMD_SAVE_VHCA_STATE, 1, sgl=a, sgl_len=l,
-                 data_len=IMG_SIZE)
-    for elems in ([(buf, 0, 0)], [(buf, IMG_SIZE, 2)], [(buf, 100, 0)],
-                  [(SCR + 0x7800, 16, MVF_SGE_F_CHAIN), (buf, IMG_SIZE, 0)]):
+                 MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_START,), sgl=a,
+                 sgl_len=l, data_len=whole)
+    for elems in ([(buf, 0, 0)], [(buf, whole, 2)], [(buf, 100, 0)],
+                  [(SCR + 0x7800, 16, MVF_SGE_F_CHAIN), (buf, whole, 0)]):
         a, l = sgl_table(b, SCR + 0x7400, elems)
         b.expect(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_SGL,
-                 MVF_CMD_SAVE_VHCA_STATE, 1, sgl=a, sgl_len=l,
-                 data_len=IMG_SIZE)
+                 MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_START,), sgl=a,
+                 sgl_len=l, data_len=whole)
     # chain loop: too deep
     a, l = sgl_table(b, SCR + 0x7400, [(SCR + 0x7400, 16, MVF_SGE_F_CHAIN)])
     b.expect(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_SGL,
-             MVF_CMD_SAVE_VHCA_STATE, 1, sgl=a, sgl_len=l, data_len=IMG_SIZE)
-    a, l = sgl_table(b, SCR + 0x7400, [(0x7f00000000, IMG_SIZE, 0)])
+             MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_START,), sgl=a,
+             sgl_len=l, data_len=whole)
+    eq(query(b, 1, True)[1], QF, 'refused lists opened no session')
+    # a DMA fault while records are written: the stream is lost
+    a, l = sgl_table(b, SCR + 0x7400, [(0x7f00000000, whole, 0)])
     b.expect(MVF_CMD_STAT_DMA_ERROR, MVF_SYND_DMA_WRITE,
-             MVF_CMD_SAVE_VHCA_STATE, 1, sgl=a, sgl_len=l, data_len=IMG_SIZE)
+             MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_START,), sgl=a,
+             sgl_len=l, data_len=whole)
+    eq(query(b, 1, True)[1], QF, 'a DMA fault closes the new session')
+    out, first = save(b, 1, REC_IDENT + REC_SIZE, start=True,
+                      what='IDENT and SIZE only')
+    eq((len(first), out[2]), (REC_IDENT + REC_SIZE, 0),
+       'a small buffer: IDENT and SIZE')
+    eq(query(b, 1), (whole - len(first), QF | SAVING),
+       'QUERY: the rest of the open session')
+    b.expect(MVF_CMD_STAT_DMA_ERROR, MVF_SYND_DMA_WRITE,
+             MVF_CMD_SAVE_VHCA_STATE, 1, sgl=a, sgl_len=l, data_len=whole)
+    eq(query(b, 1, True)[1], QF, 'a DMA fault closes an open session')
 
     # destination VF2: some state of its own
     qp2 = Qp(b, 2, 0x500000)
     q.wl(vf_bar(2) + MVF_VF_REG_SCRATCH(3), 0xdead)
     q.write(vf_mem(2), b'vf2 own data')
-    b.expect(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NOT_FROZEN,
-             MVF_CMD_LOAD_VHCA_STATE, 2, sgl=sgl, sgl_len=slen,
-             data_len=IMG_SIZE)
+    load(b, 2, img, start=True,
+         want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NOT_FROZEN), what='live VF')
     suspend(b, 2, I)
     suspend(b, 2, R)
-
-    ibuf = 0x8000000
-    isgl, islen = sgl_table(b, SCR + 0x7c00, [(ibuf, IMG_SIZE + 64, 0)])
-    # a frozen VF cannot be read: a rejected LOAD must leave its image as is
-    vf2_img = save_image(b, 2)
-
-    def load(image, want_stat, want_synd, what, fix_crc=True, n=None):
-        image = bytearray(image)
-        if fix_crc:
-            image[12:16] = b'\0\0\0\0'
-            image[12:16] = struct.pack('<I', zlib.crc32(image))
-        q.write(ibuf, bytes(image))
-        st, sy, out = b.run(MVF_CMD_LOAD_VHCA_STATE, 2, sgl=isgl,
-                            sgl_len=islen,
-                            data_len=len(image) if n is None else n)
-        eq((st, sy), (want_stat, want_synd), 'LOAD ' + what)
-        if want_stat:
-            check(save_image(b, 2) == vf2_img, 'VF2 untouched after ' + what)
-
-    def patched(off, fmt, val):
-        x = bytearray(img)
-        struct.pack_into(fmt, x, off, val)
-        return x
-
-    BI = MVF_CMD_STAT_BAD_IMAGE
-    load(patched(0, '<I', 0x1234), BI, MVF_SYND_IMG_MAGIC, 'magic')
-    load(patched(4, '<H', 2), BI, MVF_SYND_IMG_VERSION, 'version')
-    load(patched(28, '<I', 2 << 16), BI, MVF_SYND_IMG_VERSION, 'if_version')
-    load(patched(8, '<I', 72), BI, MVF_SYND_IMG_LENGTH, 'header_len')
-    load(patched(26, '<H', 0x1000), BI, MVF_SYND_IMG_DEVICE, 'device')
-    load(patched(32, '<I', 4), BI, MVF_SYND_IMG_CAPS, 'caps')
-    load(patched(40, '<Q', 2 * DEVMEM), BI, MVF_SYND_IMG_GEOMETRY, 'geometry')
-    load(patched(16, '<Q', IMG_SIZE + 8), BI, MVF_SYND_IMG_LENGTH, 'total_len')
-    load(img, BI, MVF_SYND_IMG_LENGTH, 'truncated', n=IMG_SIZE - 8)
-    load(img + b'\0' * 8, BI, MVF_SYND_IMG_LENGTH, 'trailing bytes')
-    load(img, BI, MVF_SYND_IMG_LENGTH, 'shorter than header', n=60)
-    load(img, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_LEN, 'empty', n=0)
-    load(patched(64 + 88 + 88 + 20, '<I', 5), BI, MVF_SYND_IMG_CRC, 'crc',
-         fix_crc=False)
-    load(patched(50, '<H', 1), BI, MVF_SYND_IMG_VALUE, 'rsvd0')
-    load(patched(56, '<Q', 1), BI, MVF_SYND_IMG_VALUE, 'rsvd2')
-    load(patched(36, '<I', 5), BI, MVF_SYND_IMG_SECTION, 'num_sections')
-    load(patched(64, '<H', 9), BI, MVF_SYND_IMG_SECTION, 'unknown section')
-    load(patched(64 + 88, '<H', 1), BI, MVF_SYND_IMG_SECTION, 'dup section')
-    load(patched(64 + 2, '<H', 1), BI, MVF_SYND_IMG_SECTION, 'section flags')
-    load(patched(64 + 8, '<Q', 64), BI, MVF_SYND_IMG_SECTION, 'section len')
-    load(patched(80, '<I', 4), BI, MVF_SYND_IMG_VALUE, 'ctrl bits')
-    load(patched(84, '<I', 8), BI, MVF_SYND_IMG_VALUE, 'status bits')
-    load(patched(64 + 88 + 16 + 8, '<I', 13), BI, MVF_SYND_IMG_VALUE,
-         'sq log size')
-    load(patched(64 + 88 + 16 + 20, '<I', 1), BI, MVF_SYND_IMG_VALUE,
-         'queue rsvd')
-    load(patched(64 + 176 + 16 + 56, '<Q', 1), BI, MVF_SYND_IMG_VALUE,
-         'reserved counter')
-    # reordered sections are still a valid image
-    regs, queues = img[64:152], img[152:240]
-    load(img[:64] + queues + regs + img[240:], 0, 0, 'reordered sections')
-    load(img, 0, 0, 'good image')
-    eq(mig_state(b, 2)[1], MVF_VHCA_STATE_QUIESCED | MVF_VHCA_STATE_FROZEN,
-       'VF2 still frozen')
-    eq(save_image(b, 2)[64:], bytes(img[64:]), 'VF2 saves what it loaded')
+    load(b, 2, img, want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION),
+         what='without START or session')
+    # a frozen VF cannot be read: what it saves says it is unchanged
+    test_load_errors(b, recs, save_whole(b, 2))
+    out = load(b, 2, img, start=True, what='good stream')
+    eq(out[2], MVF_LOAD_OUT_END, 'LOAD: END taken')
+    eq(query(b, 2, True)[1], QF, 'VF2 still frozen, no session open')
+    got = parse(save_whole(b, 2), 'VF2 stream')
+    eq([r.raw for r in got[1:]], [r.raw for r in recs[1:]],
+       'VF2 saves what it loaded')
     check(not b.take_frozen_events(), 'no access reached a frozen VF')
     # resume the destination; the source is reset as a VMM would
     b.q.ww(cfg(1, 1, find_cap(q, 1, 1, 0x10) + 8),
@@ -900,8 +1119,7 @@ def test_migration(b, qp1):
     resume(b, 2, R)
     eq([q.rl(vf_bar(2) + MVF_VF_REG_SCRATCH(i)) for i in range(16)],
        [0x1000 + i for i in range(16)], 'scratch after LOAD')
-    eq(q.read(vf_mem(2) + 0x10000, 1000), b'migrate me' * 100,
-       'devmem after LOAD')
+    check(q.read(vf_mem(2), DEVMEM) == dm1, 'devmem after LOAD')
     eq([q.rl(vf_bar(2) + MVF_VF_REG_CNT(i)) for i in range(8)], cnt1,
        'counters after LOAD')
     eq(q.rl(vf_bar(2) + MVF_VF_REG_SQ_CI), sq_ci, 'SQ_CI after LOAD')
@@ -917,6 +1135,499 @@ def test_migration(b, qp1):
        'in-flight SEND completes on the destination')
     eq(q.read(SCR + 0x8000, 17), b'in flight payload', 'SEND payload')
     eq(qp2.poll(1, tries=3), [], 'exactly once')
+
+
+def test_load_errors(b, recs, before):
+    """Malformed streams: each refused with its syndrome; nothing of the
+    command applied (VF2 saves the same stream), the session closed."""
+    LOADING = MVF_VHCA_STATE_LOADING
+    ident, size, st = recs[0], recs[1], recs[-2]
+    zi = next(i for i, r in enumerate(recs)
+              if r.tag == MVF_REC_DEVMEM and r.dm()[2])
+    di = next(i for i, r in enumerate(recs)
+              if r.tag == MVF_REC_DEVMEM and not r.dm()[2])
+    zr, dr = recs[zi], recs[di]
+
+    def sub(i, r):
+        x = list(recs)
+        x[i] = r
+        return x
+
+    def ins(i, r):
+        x = list(recs[:-1])
+        x.insert(i, r)
+        return x + [end_rec(x)]
+
+    huge = (RH.pack(MVF_REC_STATE, MVF_REC_F_MANDATORY, 0, 1 << 40) +
+            st.payload)
+    M = MVF_REC_F_MANDATORY
+    cases = [
+        ('stream magic', sub(0, ident.patched(0, '<I', 0x1234)),
+         MVF_SYND_IMG_MAGIC),
+        ('stream version', sub(0, ident.patched(4, '<H', 3)),
+         MVF_SYND_IMG_VERSION),
+        ('stream version 3, longer IDENT',
+         sub(0, Rec(MVF_REC_IDENT, ident.patched(4, '<H', 3).payload +
+                    bytes(8))), MVF_SYND_IMG_VERSION),
+        ('if_version major', sub(0, ident.patched(12, '<I', 1 << 16)),
+         MVF_SYND_IMG_VERSION),
+        ('device id', sub(0, ident.patched(10, '<H', 0x1000)),
+         MVF_SYND_IMG_DEVICE),
+        ('vendor id', sub(0, ident.patched(8, '<H', 0x1af4)),
+         MVF_SYND_IMG_DEVICE),
+        ('caps', sub(0, ident.patched(16, '<I', CAPS | 8)),
+         MVF_SYND_IMG_CAPS),
+        ('page size', sub(0, ident.patched(20, '<I', 2 * PAGE)),
+         MVF_SYND_IMG_GEOMETRY),
+        ('devmem size', sub(0, ident.patched(24, '<Q', 2 * DEVMEM)),
+         MVF_SYND_IMG_GEOMETRY),
+        ('IDENT rsvd0', sub(0, ident.patched(34, '<H', 1)),
+         MVF_SYND_IMG_VALUE),
+        ('IDENT rsvd1', sub(0, ident.patched(36, '<I', 1)),
+         MVF_SYND_IMG_VALUE),
+        ('IDENT longer', sub(0, Rec(MVF_REC_IDENT, ident.payload + bytes(8))),
+         MVF_SYND_IMG_RECORD),
+        ('IDENT not mandatory', sub(0, Rec(MVF_REC_IDENT, ident.payload, 0)),
+         MVF_SYND_IMG_RECORD),
+        ('SIZE mandatory', sub(1, Rec(MVF_REC_SIZE, size.payload, M)),
+         MVF_SYND_IMG_RECORD),
+        ('header flags', sub(di, Rec(MVF_REC_DEVMEM, dr.payload, M | 2)),
+         MVF_SYND_IMG_RECORD),
+        ('padding', ins(2, Rec(0x7ff0, b'abcde', 0, pad=1)),
+         MVF_SYND_IMG_RECORD),
+        ('crc of DEVMEM data', sub(di, Rec(MVF_REC_DEVMEM, dr.payload,
+                                           crc=zlib.crc32(dr.raw[:16]))),
+         MVF_SYND_IMG_CRC),
+        ('crc of STATE (last but one)', sub(-2, Rec(MVF_REC_STATE, st.payload,
+                                                    crc=1)),
+         MVF_SYND_IMG_CRC),
+        ('record longer than the data', join(recs[:-2]) + huge,
+         MVF_SYND_IMG_LENGTH),
+        ('first record not IDENT', [size, ident] + recs[2:],
+         MVF_SYND_IMG_ORDER),
+        ('unknown optional first', [Rec(0x7ff0, b'x' * 8, 0)] + recs,
+         MVF_SYND_IMG_ORDER),
+        ('second IDENT', ins(2, ident), MVF_SYND_IMG_ORDER),
+        ('SIZE after DEVMEM', ins(3, size), MVF_SYND_IMG_ORDER),
+        ('END after DEVMEM', recs[:-2] + [end_rec(recs[:-2])],
+         MVF_SYND_IMG_ORDER),
+        ('record after END', recs + [st], MVF_SYND_IMG_ORDER),
+        ('END stream_bytes', recs[:-1] + [
+            Rec(MVF_REC_END, struct.pack('<Q', recs[-1].u64() + 8))],
+         MVF_SYND_IMG_LENGTH),
+        ('unknown mandatory', ins(2, Rec(0x7ff1, b'must know', M)),
+         MVF_SYND_IMG_UNKNOWN),
+        ('DEVMEM flags', sub(zi, zr.patched(12, '<I', 3)),
+         MVF_SYND_IMG_VALUE),
+        ('DEVMEM 0 pages', sub(zi, zr.patched(8, '<I', 0)),
+         MVF_SYND_IMG_VALUE),
+        ('DEVMEM too many pages', sub(zi, zr.patched(8, '<I', MAXP + 1)),
+         MVF_SYND_IMG_VALUE),
+        ('DEVMEM unaligned', sub(zi, zr.patched(0, '<Q', zr.dm()[0] + 8)),
+         MVF_SYND_IMG_VALUE),
+        ('DEVMEM beyond devmem',
+         sub(zi, zr.patched(0, '<Q', DEVMEM - PAGE).patched(8, '<I', 2)),
+         MVF_SYND_IMG_VALUE),
+        ('DEVMEM ZERO with data',
+         sub(di, Rec(MVF_REC_DEVMEM,
+                     dr.patched(12, '<I', MVF_REC_DEVMEM_F_ZERO).payload)),
+         MVF_SYND_IMG_RECORD),
+        ('DEVMEM data short', sub(di, Rec(MVF_REC_DEVMEM, dr.payload[:-8])),
+         MVF_SYND_IMG_RECORD),
+        ('STATE ctrl', sub(-2, st.patched(0, '<I', 4)), MVF_SYND_IMG_VALUE),
+        ('STATE status', sub(-2, st.patched(4, '<I', 8)), MVF_SYND_IMG_VALUE),
+        ('STATE sq log size', sub(-2, st.patched(72 + 8, '<I', 13)),
+         MVF_SYND_IMG_VALUE),
+        ('STATE queue rsvd', sub(-2, st.patched(72 + 20, '<I', 1)),
+         MVF_SYND_IMG_VALUE),
+        ('STATE counter 6', sub(-2, st.patched(144 + 48, '<Q', 1)),
+         MVF_SYND_IMG_VALUE),
+        ('STATE short', sub(-2, Rec(MVF_REC_STATE, st.payload[:200])),
+         MVF_SYND_IMG_RECORD),
+    ]
+    for what, x, synd in cases:
+        data = x if isinstance(x, bytes) else join(x)
+        load(b, 2, data, start=True, want=(BI, synd), what=what)
+        eq(query(b, 2, True)[1] & LOADING, 0, 'session closed: ' + what)
+        check(save_whole(b, 2) == before, 'VF2 unchanged: ' + what)
+    whole = join(recs)
+    for what, n, synd in (('truncated record', len(whole) - 8,
+                           MVF_SYND_IMG_LENGTH),
+                          ('partial header', len(whole) - 16,
+                           MVF_SYND_IMG_LENGTH)):
+        load(b, 2, whole, start=True, n=n, want=(BI, synd), what=what)
+        check(save_whole(b, 2) == before, 'VF2 unchanged: ' + what)
+    load(b, 2, whole + bytes(8), start=True, want=(BI, MVF_SYND_IMG_LENGTH),
+         what='8 bytes after END')
+    load(b, 2, whole, start=True, n=0,
+         want=(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_LEN), what='data_len 0')
+    check(save_whole(b, 2) == before, 'VF2 unchanged after all of them')
+
+
+def post_save(b, vhca, buf, n, start=False, sgl_at=SCR + 0x6000):
+    sgl, slen = sgl_table(b, sgl_at, [(buf, n, 0)])
+    return b.post(MVF_CMD_SAVE_VHCA_STATE, vhca,
+                  ins=(MVF_SAVE_F_START if start else 0,), sgl=sgl,
+                  sgl_len=slen, data_len=n, ring=False)
+
+
+def events(b, n, tries=2000):
+    got = []
+    for _ in range(tries):
+        ev = b.next_event()
+        if ev is None:
+            if len(got) == n:
+                break
+            b.q.step()
+            continue
+        got.append(ev)
+    eq(len(got), n, '%d events' % n)
+    return got
+
+
+def test_ooo(b):
+    """Commands of different VFs complete out of order, those of one VF in
+    order; a full event queue holds completions back, losing none."""
+    q = b.q
+    for p in (0, 1, 2, 3, 100):
+        q.write(vf_mem(1) + p * PAGE, bytes([p + 1]) * PAGE)
+    dm = q.read(vf_mem(1), DEVMEM)
+    bufs, lens = [0x4000000, 0x4400000, 0x4800000], [8192, 32768, 32768]
+    slots = [post_save(b, 1, buf, n, start=not i, sgl_at=SCR + 0x6000 +
+                       0x100 * i) for i, (buf, n) in enumerate(zip(bufs,
+                                                                   lens))]
+    tok_save = [b.token - 2, b.token - 1, b.token]
+    b.post(MVF_CMD_QUERY_VHCA_MIGRATION_STATE, 2, ring=False)
+    tok_q = b.token
+    b.ring()
+    ev = events(b, 4)
+    eq([e[2] for e in ev][:1], [tok_q],
+       "VF2's QUERY completes before VF1's SAVEs posted before it")
+    eq([e[2] for e in ev if e[1] == 1], tok_save,
+       "VF1's SAVEs complete in the order posted")
+    eq([(e[0], e[4]) for e in ev], [(MVF_EVENT_CMD_DONE, 0)] * 4,
+       'all four OK')
+    eq(sorted(e[3] for e in ev), [0, 1, 2, 3], 'each event names its slot')
+    res = [b.wait_entry(s) for s in slots]
+    eq([r[2][0] for r in res],
+       [REC_IDENT + REC_SIZE, data_rec(4) + ZERO_REC + data_rec(1) +
+        ZERO_REC + REC_STATE, 0],
+       'SAVE sizes: IDENT+SIZE, the rest, nothing (running VF)')
+    data = b''.join(q.read(buf, r[2][0]) for buf, r in zip(bufs, res)
+                    if r[2][0])
+    recs = parse(data, 'out-of-order session')
+    eq([r.tag for r in recs][:2] + [r.tag for r in recs][-1:],
+       [MVF_REC_IDENT, MVF_REC_SIZE, MVF_REC_STATE], 'IDENT SIZE ... STATE')
+    eq(dm_pages(recs), [(0, 4), (4, 96), (100, 1), (101, 155)],
+       'DEVMEM records by the rule')
+    check(Image(recs).devmem() == dm, 'pre-copy stream carries devmem')
+    check_devmem_recs(recs, 'out-of-order session')
+    eq(recs[1].u64(), len(data) + REC_END, 'SIZE: the stream were it frozen')
+
+    # a full event queue: completions wait, per VF in order, none lost
+    b.pf_enable(cmdq_log=3, eq_log=2)
+    toks = []
+    for i in range(6):
+        b.post(MVF_CMD_QUERY_VHCA_MIGRATION_STATE, 1 + i % 2,
+               ins=(MVF_QUERY_F_INCREMENTAL,), ring=False)
+        toks.append((1 + i % 2, b.token))
+    b.ring()
+    for _ in range(10):
+        q.step()
+    eq(sum(q.rb(CMDQ + 64 * i + 7) == 0 for i in range(6)), 4,
+       'four written back, two wait for the event queue')
+    ev = events(b, 6)
+    for v in (1, 2):
+        eq([e[2] for e in ev if e[1] == v], [t for w, t in toks if w == v],
+           'VF%d: completions in order across a full event queue' % v)
+    b.pf_enable()
+
+
+def test_precopy(b):
+    """(c) change tracking in a pre-copy session, (f) exact sizes, (d) a
+    chunked load, (e) a truncated stream and a rejected chunk."""
+    q = b.q
+    I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
+    SAVING, LOADING = MVF_VHCA_STATE_SAVING, MVF_VHCA_STATE_LOADING
+    qp = Qp(b, 1, 0x300000)
+    dm0 = q.read(vf_mem(1), DEVMEM)
+    whole0 = (REC_IDENT + REC_SIZE +
+              rule_bytes_all(DEVMEM // PAGE, nonzero_pages(dm0)) +
+              REC_STATE + REC_END)
+    eq(query(b, 3), (REC_IDENT + REC_SIZE + ZERO_REC + REC_STATE + REC_END,
+                     0), 'QUERY VF3: all zero')
+    # START on a running VF: every page, then STATE; nothing after
+    out, s1 = save(b, 1, 2 * DEVMEM, start=True, what='pre-copy START')
+    eq(out[2], 0, 'a running VF never gets END')
+    r1 = parse(s1, 'pre-copy 1')
+    eq([r.tag for r in r1][:2] + [r.tag for r in r1][-1:],
+       [MVF_REC_IDENT, MVF_REC_SIZE, MVF_REC_STATE], 'IDENT SIZE ... STATE')
+    eq(sum(n for _, n in dm_pages(r1)), DEVMEM // PAGE, 'every page')
+    eq(r1[1].u64(), whole0, 'SIZE: exact for an unchanged VF')
+    eq(query(b, 1, True), (0, SAVING), 'INCREMENTAL: nothing changed')
+    out, d = save(b, 1, 4096, what='unchanged')
+    eq((out[:3], d), ([0, 0, 0], b''), 'nothing changed: 0 bytes')
+
+    # changes through BAR2 (a page, a byte) and a DEVMEM_WRITE WQE
+    q.write(vf_mem(1) + 7 * PAGE, b'\x77' * PAGE)
+    q.wb(vf_mem(1) + 30 * PAGE + 5, 0x55)
+    q.write(SCR, bytes(range(256)) * 16)
+    qp.send(MVF_WQE_DEVMEM_WRITE, PAGE, SCR, 20 * PAGE, wr_id=1)
+    eq([x['status'] for x in qp.poll(1)], [0], 'DEVMEM_WRITE')
+    dm = q.read(vf_mem(1), DEVMEM)
+    n2, fl = query(b, 1, True)
+    out, s2 = save(b, 1, 2 * DEVMEM, what='increment')
+    eq(len(s2), n2, 'INCREMENTAL QUERY = the bytes SAVE wrote')
+    r2 = parse(s2, 'pre-copy 2')
+    eq(dm_pages(r2), [(7, 1), (20, 1), (30, 1)],
+       'exactly the pages written by CPU and WQE')
+    check(all(Image(r2).pages[p] == dm[p * PAGE:(p + 1) * PAGE]
+              for p in (7, 20, 30)), 'their new contents')
+    eq([r.tag for r in r2][-1:], [MVF_REC_STATE],
+       'STATE: the WQE moved counters and indices')
+    eq(save(b, 1, 4096, what='unchanged')[1], b'', 'then nothing again')
+    # a register: STATE only
+    q.wl(vf_bar(1) + MVF_VF_REG_SCRATCH(5), 0xabcd)
+    eq(query(b, 1, True)[0], REC_STATE, 'INCREMENTAL: one STATE')
+    out, s3 = save(b, 1, 4096, what='scratch')
+    r3 = parse(s3, 'pre-copy 3')
+    eq([r.tag for r in r3], [MVF_REC_STATE], 'a changed register: STATE')
+    eq(state_scratch(r3[0].payload, 5), 0xabcd, 'with the new value')
+
+    # freeze: the remaining pages, STATE, END
+    q.write(vf_mem(1) + 40 * PAGE, b'\x40' * PAGE)
+    rem = data_rec(1) + REC_STATE + REC_END
+    eq(query(b, 1), (rem, SAVING), 'QUERY: what is left were it frozen now')
+    suspend(b, 1, I)
+    suspend(b, 1, R)
+    eq(query(b, 1), (rem, QF | SAVING), 'frozen: the same')
+    eq(query(b, 1, True), (rem, QF | SAVING), 'INCREMENTAL when frozen')
+    out, s4 = save(b, 1, data_rec(1) + 100, what='final 1')
+    eq((len(s4), out[2]), (data_rec(1), 0), 'the page; STATE does not fit')
+    eq(query(b, 1)[0], REC_STATE + REC_END, 'QUERY after it')
+    out, _ = save(b, 1, REC_STATE - 1, what='final NO_SPACE',
+                  want=(MVF_CMD_STAT_NO_SPACE, MVF_SYND_SAVE_NO_SPACE))
+    eq(out[0], REC_STATE, 'NO_SPACE: the bytes of the next record')
+    out, s5 = save(b, 1, REC_STATE + REC_END - 1, what='final 2')
+    eq((len(s5), out[2]), (REC_STATE, 0), 'STATE; END does not fit')
+    out, s6 = save(b, 1, 4096, what='final 3')
+    eq((len(s6), out[2]), (REC_END, MVF_SAVE_OUT_END), 'END')
+    eq(sum(map(len, (s4, s5, s6))), rem, 'QUERY was exact')
+    session = s1 + s2 + s3 + s4 + s5 + s6
+    recs = parse(session, 'pre-copy session')
+    eq(recs[-1].u64(), len(session) - REC_END,
+       'END: the bytes of the whole session before it')
+    eq(recs[-2].tag, MVF_REC_STATE, 'STATE right before END')
+    eq(query(b, 1, True)[1], QF, 'END closed the session')
+    save(b, 1, 4096, want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION),
+         what='after END')
+    resume(b, 1, R)                 # readable, still quiesced
+    dm1 = q.read(vf_mem(1), DEVMEM)
+    regs1 = vf_regs(b, 1)
+    check(Image(recs).devmem() == dm1, 'the session carries device memory')
+
+    # (d) into VF3 in four LOADs, an unknown optional record in between
+    suspend(b, 3, I)
+    suspend(b, 3, R)
+    x = recs[:-1]
+    x.insert(3, Rec(0x7ff0, b'an optional record of a later version', 0))
+    x.append(end_rec(x))
+    k = len(x) // 3
+    chunks = [x[:k], x[k:2 * k], x[2 * k:-3], x[-3:]]
+    for i, c in enumerate(chunks):
+        last = i == len(chunks) - 1
+        out = load(b, 3, join(c), start=not i, what='chunk %d' % i)
+        eq(out[2], MVF_LOAD_OUT_END if last else 0, 'END flag, chunk %d' % i)
+        eq(query(b, 3, True)[1], QF | (0 if last else LOADING),
+           'LOADING, chunk %d' % i)
+    resume(b, 3, R)
+    check(q.read(vf_mem(3), DEVMEM) == dm1, 'chunked LOAD: device memory')
+    eq(vf_regs(b, 3), regs1, 'chunked LOAD: registers')
+
+    # (e) a rejected chunk applies nothing and ends the session; a
+    # stream without END leaves its state uncommitted
+    q.wl(vf_bar(4) + MVF_VF_REG_SCRATCH(0), 0x4444)
+    suspend(b, 4, I)
+    suspend(b, 4, R)
+    load(b, 4, join(x[:k]), start=True, what='first chunk')
+    page50 = Rec(MVF_REC_DEVMEM, struct.pack('<QII', 50 * PAGE, 1, 0) +
+                 b'X' * PAGE)
+    load(b, 4, join([page50, Rec(MVF_REC_STATE, recs[-2].payload, crc=0)]),
+         want=(BI, MVF_SYND_IMG_CRC), what='good DEVMEM, bad STATE')
+    eq(query(b, 4, True)[1] & LOADING, 0, 'a rejected chunk ends the session')
+    eq(Image(parse(save_whole(b, 4), 'VF4 stream')).pages[50], ZPAGE,
+       'its good DEVMEM record was not applied')
+    load(b, 4, join(x[k:]), want=(MVF_CMD_STAT_BAD_STATE,
+                                  MVF_SYND_NO_SESSION), what='after it')
+    load(b, 4, join(x[:k]), start=True, what='again, first chunk')
+    load(b, 4, join(x[k:-2]), what='all but the last STATE and END')
+    eq(query(b, 4, True)[1] & LOADING, LOADING, 'no END: session open')
+    got = parse(save_whole(b, 4), 'VF4 stream')
+    img = Image(got)
+    check(img.devmem() == dm1, 'DEVMEM records applied at once')
+    eq(state_scratch(img.state, 0), 0x4444, 'STATE staged, not committed')
+    resume(b, 4, R)
+    eq(query(b, 4, True)[1] & LOADING, 0, 'thawing ends the load session')
+    eq(q.rl(vf_bar(4) + MVF_VF_REG_SCRATCH(0)), 0x4444,
+       'the staged STATE never became the state')
+
+
+def test_sessions():
+    b = Bench()
+    try:
+        b.pf_enable()
+        b.enable_vfs(4)
+        test_ooo(b)
+        test_precopy(b)
+    finally:
+        b.q.quit()
+
+
+BIG = 8 << 30
+BIG_TRIES = 200000
+
+
+def test_big():
+    """8 GiB of device memory: offsets above 4 GiB, the main loop runs
+    during a long SAVE, resets under running and queued commands."""
+    b = Bench(devmem=BIG, extra=',total-vfs=2')
+    try:
+        test_big_body(b)
+    finally:
+        b.q.quit()
+
+
+def wait_running(b, slot, what):
+    for _ in range(3):
+        b.q.step()
+    eq(b.q.rb(slot + 7), MVF_CMD_OWN_HW, what + ' still running')
+
+
+def test_big_body(b):
+    q = b.q
+    I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
+    npages = BIG // PAGE
+    m1, m2 = vf_mem(1, BIG), vf_mem(2, BIG)
+    b.pf_enable()
+    b.enable_vfs(2)
+    eq(q.rl(vf_bar(1) + MVF_VF_REG_DEVMEM_SIZE_HI), BIG >> 32, '8 GiB')
+    hi1, hi2 = (4 << 30) + 2 * PAGE, (6 << 30) + PAGE
+    text = b'above 4 GiB ' * 16
+    pattern = bytes(range(256)) * 16
+    q.write(m1 + hi1, text)
+    qp = Qp(b, 1, 0x300000)
+    q.write(SCR, pattern)
+    qp.send(MVF_WQE_DEVMEM_WRITE, PAGE, SCR, hi2, wr_id=5)
+    eq([x['status'] for x in qp.poll(1)], [0], 'DEVMEM_WRITE above 4 GiB')
+    eq(q.read(m1 + hi2, PAGE), pattern, 'through BAR2 above 4 GiB')
+    whole = (REC_IDENT + REC_SIZE +
+             rule_bytes_all(npages, {hi1 // PAGE, hi2 // PAGE}) +
+             REC_STATE + REC_END)
+    suspend(b, 1, I)
+    suspend(b, 1, R)
+    eq(query(b, 1, tries=BIG_TRIES), (whole, QF), 'QUERY of 8 GiB: exact')
+
+    # (b) the main loop runs while a SAVE walks 8 GiB
+    sgl, slen = sgl_table(b, SCR + 0x7f00, [(SAVE_BUF, whole + 4096, 0)])
+    slot = b.post(MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_START,),
+                  sgl=sgl, sgl_len=slen, data_len=whole + 4096)
+    tok = b.token
+    wait_running(b, slot, 'SAVE of 8 GiB')
+    sq = b.post(MVF_CMD_QUERY_VHCA_MIGRATION_STATE, 2,
+                ins=(MVF_QUERY_F_INCREMENTAL,))
+    sn = b.post(MVF_CMD_NOP)
+    rq, rn = b.wait_entry(sq), b.wait_entry(sn)
+    eq((rq and rq[:2], rn and rn[:2]), ((0, 0), (0, 0)),
+       'a QUERY of VF2 and a NOP posted later')
+    eq(q.rb(slot + 7), MVF_CMD_OWN_HW,
+       "... completed while VF1's SAVE still runs")
+    r = b.wait_entry(slot, BIG_TRIES)
+    check(r is not None and r[:2] == (0, 0), 'SAVE of 8 GiB: %r' % (r,))
+    ev = events(b, 3)
+    eq([e[2] for e in ev][-1:], [tok], 'its event comes last')
+    n = r[2][0] | r[2][1] << 32 if r else 0
+    eq((n, r and r[2][2]), (whole, MVF_SAVE_OUT_END), 'SAVE: exactly QUERY')
+    data = q.read(SAVE_BUF, n)
+    recs = parse(data, '8 GiB stream')
+    check_whole(recs, '8 GiB stream', 1, BIG)
+    eq([(r.dm()[0], r.dm()[1]) for r in recs
+        if r.tag == MVF_REC_DEVMEM and not r.dm()[2]],
+       [(hi1, 1), (hi2, 1)], 'data records above 4 GiB')
+    img = Image(recs)
+    eq(img.pages[hi1 // PAGE][:len(text)], text, 'page at 4 GiB + 8 KiB')
+    eq(img.pages[hi2 // PAGE], pattern, 'page at 6 GiB + 4 KiB')
+
+    # into VF2, which reads them back through its BAR2
+    q.write(m2 + hi1 + 4 * PAGE, b'VF2 own')
+    suspend(b, 2, I)
+    suspend(b, 2, R)
+    out = load(b, 2, data, start=True, tries=BIG_TRIES, what='8 GiB')
+    eq(out[2], MVF_LOAD_OUT_END, 'LOAD of 8 GiB: END')
+    resume(b, 2, R)
+    eq(q.read(m2 + hi1, len(text)), text, 'VF2 at 4 GiB + 8 KiB')
+    eq(q.read(m2 + hi2, PAGE), pattern, 'VF2 at 6 GiB + 4 KiB')
+    eq(q.read(m2 + hi1 + 4 * PAGE, 8), bytes(8), 'VF2 own data replaced')
+
+    # a VF reset under a running SAVE and behind it a queued SAVE, QUERY
+    s0 = post_save(b, 1, SAVE_BUF, whole + 4096, start=True)
+    s1 = post_save(b, 1, SAVE_BUF, whole + 4096, sgl_at=SCR + 0x6100)
+    s2 = b.post(MVF_CMD_QUERY_VHCA_MIGRATION_STATE, 1,
+                ins=(MVF_QUERY_F_INCREMENTAL,), ring=False)
+    b.ring()
+    wait_running(b, s0, 'SAVE before the FLR')
+    flr(b, 1)
+    res = [b.wait_entry(s, BIG_TRIES) for s in (s0, s1, s2)]
+    eq([x and x[:2] for x in res],
+       [(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION),
+        (MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION), (0, 0)],
+       'FLR: the running SAVE loses its session, the queued one has none')
+    eq(res[2] and res[2][2], [0, 0, 0, 0], 'QUERY after the FLR: a new VF')
+    events(b, 3)
+
+    # VFs disabled under a running SAVE and a queued QUERY
+    s0 = post_save(b, 2, SAVE_BUF, whole + 4096, start=True)
+    s1 = b.post(MVF_CMD_QUERY_VHCA_MIGRATION_STATE, 2, ring=False)
+    b.ring()
+    wait_running(b, s0, 'SAVE before VF disable')
+    q.ww(cfg(1, 0, b.sriov + 8), 0x10)
+    res = [b.wait_entry(s, BIG_TRIES) for s in (s0, s1)]
+    eq([x and x[:2] for x in res],
+       [(MVF_CMD_STAT_BAD_RESOURCE, MVF_SYND_VF_DISABLED)] * 2,
+       'VF disable: the running and the queued command fail')
+    events(b, 2)
+    b.enable_vfs(2)
+    eq(query(b, 2, True), (0, 0), 'a re-enabled VF has no session')
+
+    # the interface reset drops a running SAVE: its session closes
+    suspend(b, 1, I)
+    suspend(b, 1, R)
+    out, first = save(b, 1, REC_IDENT, start=True, what='IDENT only')
+    eq(len(first), REC_IDENT, 'a session with IDENT only')
+    slot = post_save(b, 1, SAVE_BUF, whole + 4096)
+    b.ring()
+    wait_running(b, slot, 'SAVE before the interface reset')
+    q.wl(PF_BAR0 + MVF_PF_REG_CTRL, MVF_PF_CTRL_RESET)
+    for _ in range(10):
+        q.step()
+    eq(q.rb(slot + 7), MVF_CMD_OWN_HW, 'a dropped command is not written back')
+    check(b.next_event() is None, 'nor is its event posted')
+    b.pf_enable()
+    eq(query(b, 1, True), (0, QF), 'the dropped SAVE closed its session')
+
+    # a slot reused before its command completed
+    b.pf_enable(cmdq_log=2)
+    slot = post_save(b, 1, SAVE_BUF, REC_IDENT + REC_SIZE, start=True)
+    nops = [b.post(MVF_CMD_NOP, ring=False) for _ in range(3)]
+    b.ring()
+    eq([b.wait_entry(s) is not None for s in nops], [True] * 3,
+       'NOPs behind nothing: done')
+    eq(q.rb(slot + 7), MVF_CMD_OWN_HW, 'the SAVE still runs')
+    b.post(MVF_CMD_NOP)
+    q.step()
+    eq(q.rl(PF_BAR0 + MVF_PF_REG_STATUS), MVF_PF_STATUS_FATAL,
+       'slot reused before completion -> FATAL')
+    b.pf_enable()
+    eq(query(b, 1, True), (0, QF), 'RESET after FATAL: nothing left')
 
 
 def test_vf_disable(b):
@@ -1026,6 +1737,8 @@ def main():
     finally:
         b.q.quit()
     test_iommu()
+    test_sessions()
+    test_big()
     print('%d checks, %d failed' % (CHECKS, FAILS))
     return 1 if FAILS else 0
 
