@@ -1366,7 +1366,7 @@ def test_precopy(b):
     eq(r1[1].u64(), whole0, 'SIZE: exact for an unchanged VF')
     eq(query(b, 1, True), (0, SAVING), 'INCREMENTAL: nothing changed')
     out, d = save(b, 1, 4096, what='unchanged')
-    eq((out[:3], d), ([0, 0, 0], b''), 'nothing changed: 0 bytes')
+    eq((out[:3], len(d)), ([0, 0, 0], 0), 'nothing changed: 0 bytes')
 
     # changes through BAR2 (a page, a byte) and a DEVMEM_WRITE WQE
     q.write(vf_mem(1) + 7 * PAGE, b'\x77' * PAGE)
@@ -1381,11 +1381,11 @@ def test_precopy(b):
     r2 = parse(s2, 'pre-copy 2')
     eq(dm_pages(r2), [(7, 1), (20, 1), (30, 1)],
        'exactly the pages written by CPU and WQE')
-    check(all(Image(r2).pages[p] == dm[p * PAGE:(p + 1) * PAGE]
+    check(all(Image(r2).pages.get(p) == dm[p * PAGE:(p + 1) * PAGE]
               for p in (7, 20, 30)), 'their new contents')
     eq([r.tag for r in r2][-1:], [MVF_REC_STATE],
        'STATE: the WQE moved counters and indices')
-    eq(save(b, 1, 4096, what='unchanged')[1], b'', 'then nothing again')
+    eq(len(save(b, 1, 4096, what='unchanged')[1]), 0, 'then nothing again')
     # a register: STATE only
     q.wl(vf_bar(1) + MVF_VF_REG_SCRATCH(5), 0xabcd)
     eq(query(b, 1, True)[0], REC_STATE, 'INCREMENTAL: one STATE')
@@ -1455,7 +1455,7 @@ def test_precopy(b):
     load(b, 4, join([page50, Rec(MVF_REC_STATE, recs[-2].payload, crc=0)]),
          want=(BI, MVF_SYND_IMG_CRC), what='good DEVMEM, bad STATE')
     eq(query(b, 4, True)[1] & LOADING, 0, 'a rejected chunk ends the session')
-    eq(Image(parse(save_whole(b, 4), 'VF4 stream')).pages[50], ZPAGE,
+    eq(Image(parse(save_whole(b, 4), 'VF4 stream')).pages.get(50), ZPAGE,
        'its good DEVMEM record was not applied')
     load(b, 4, join(x[k:]), want=(MVF_CMD_STAT_BAD_STATE,
                                   MVF_SYND_NO_SESSION), what='after it')
@@ -1465,7 +1465,8 @@ def test_precopy(b):
     got = parse(save_whole(b, 4), 'VF4 stream')
     img = Image(got)
     check(img.devmem() == dm1, 'DEVMEM records applied at once')
-    eq(state_scratch(img.state, 0), 0x4444, 'STATE staged, not committed')
+    eq(img.state and state_scratch(img.state, 0), 0x4444,
+       'STATE staged, not committed')
     resume(b, 4, R)
     eq(query(b, 4, True)[1] & LOADING, 0, 'thawing ends the load session')
     eq(q.rl(vf_bar(4) + MVF_VF_REG_SCRATCH(0)), 0x4444,
@@ -1554,8 +1555,9 @@ def test_big_body(b):
         if r.tag == MVF_REC_DEVMEM and not r.dm()[2]],
        [(hi1, 1), (hi2, 1)], 'data records above 4 GiB')
     img = Image(recs)
-    eq(img.pages[hi1 // PAGE][:len(text)], text, 'page at 4 GiB + 8 KiB')
-    eq(img.pages[hi2 // PAGE], pattern, 'page at 6 GiB + 4 KiB')
+    eq(img.pages.get(hi1 // PAGE, b'')[:len(text)], text,
+       'page at 4 GiB + 8 KiB')
+    eq(img.pages.get(hi2 // PAGE), pattern, 'page at 6 GiB + 4 KiB')
 
     # into VF2, which reads them back through its BAR2
     q.write(m2 + hi1 + 4 * PAGE, b'VF2 own')
