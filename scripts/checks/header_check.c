@@ -15,17 +15,39 @@ SIZE(mvf_sge, 16);
 SIZE(mvf_send_wqe, MVF_SEND_WQE_SIZE);
 SIZE(mvf_recv_wqe, MVF_RECV_WQE_SIZE);
 SIZE(mvf_cqe, MVF_CQE_SIZE);
-SIZE(mvf_img_header, MVF_IMG_HEADER_SIZE);
-SIZE(mvf_img_section, MVF_IMG_SECTION_SIZE);
+SIZE(mvf_rec_hdr, MVF_REC_HDR_SIZE);
+SIZE(mvf_rec_hdr, 16);
+SIZE(mvf_rec_ident, 40);
+SIZE(mvf_rec_size, 8);
+SIZE(mvf_rec_devmem, 16);
+SIZE(mvf_rec_state, 208);
+SIZE(mvf_rec_end, 8);
+SIZE(mvf_img_regs, 72);
+SIZE(mvf_img_queue, 24);
+SIZE(mvf_img_queues, 72);
 OFF(mvf_cmd_entry, own, 7);
 OFF(mvf_cmd_entry, syndrome, 12);
 OFF(mvf_cmd_entry, in, 16);
 OFF(mvf_cmd_entry, out, 32);
 OFF(mvf_cmd_entry, sgl_addr, 48);
 OFF(mvf_cqe, phase, 15);
-OFF(mvf_img_header, crc32, 12);
-OFF(mvf_img_header, total_len, 16);
-OFF(mvf_img_header, devmem_size, 40);
+OFF(mvf_rec_hdr, crc32, 4);
+OFF(mvf_rec_hdr, len, 8);
+OFF(mvf_rec_ident, if_version, 12);
+OFF(mvf_rec_ident, page_size, 20);
+OFF(mvf_rec_ident, devmem_size, 24);
+OFF(mvf_rec_ident, src_vhca_id, 32);
+OFF(mvf_rec_devmem, pages, 8);
+OFF(mvf_rec_state, queues, 72);
+OFF(mvf_rec_state, cnt, 144);
+_Static_assert(MVF_REC_MAX_SIZE == MVF_REC_HDR_SIZE +
+	       sizeof(struct mvf_rec_devmem) +
+	       MVF_REC_DEVMEM_MAX_PAGES * MVF_DEVMEM_PAGE_SIZE,
+	       "the largest DEVMEM record is MVF_REC_MAX_SIZE");
+_Static_assert(MVF_REC_HDR_SIZE % MVF_REC_ALIGN == 0 &&
+	       sizeof(struct mvf_rec_state) % MVF_REC_ALIGN == 0 &&
+	       sizeof(struct mvf_rec_ident) % MVF_REC_ALIGN == 0,
+	       "fixed records need no padding");
 _Static_assert(MVF_VF_REG_CNT(MVF_VF_NUM_COUNTERS) <= MVF_VF_REG_SCRATCH_BASE,
 	       "counters overlap scratch");
 _Static_assert(MVF_VF_REG_SCRATCH(MVF_VF_NUM_SCRATCH) <= MVF_VF_BAR0_SIZE,
