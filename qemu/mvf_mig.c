@@ -618,12 +618,6 @@ static MvfStep mvf_save_write(MvfPfState *pf, MvfVfState *vf, MvfCmd *c)
         if (!mvf_save_next(vf, c, &rec, &st)) {
             return mvf_save_done(c, false);
         }
-        if (rec.tag == MVF_REC_SIZE && !c->sized) {
-            /* its value needs a walk over the changed pages first */
-            c->stage = MVF_JOB_SCAN;
-            c->scan = (MvfScan) { 0 };
-            return MVF_STEP_MORE;
-        }
         if (c->pos + rec.bytes > data_len) {
             if (!c->pos) {
                 /* not even one record (it grew since the first look) */
@@ -633,6 +627,12 @@ static MvfStep mvf_save_write(MvfPfState *pf, MvfVfState *vf, MvfCmd *c)
                 return MVF_STEP_DONE;
             }
             return mvf_save_done(c, false);
+        }
+        if (rec.tag == MVF_REC_SIZE && !c->sized) {
+            /* it fits; its value needs a walk over the changed pages */
+            c->stage = MVF_JOB_SCAN;
+            c->scan = (MvfScan) { 0 };
+            return MVF_STEP_MORE;
         }
 
         switch (rec.tag) {
