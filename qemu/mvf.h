@@ -79,6 +79,7 @@ typedef struct MvfSaveSession {
     bool size_written;
     bool state_written;     /* a STATE record was written ... */
     bool state_is_last;     /* ... and no record after it yet */
+    bool complete;          /* END written: nothing more until START */
     struct mvf_rec_state last_state;    /* the last STATE written */
 } MvfSaveSession;
 

@@ -439,13 +439,22 @@ static bool mvf_scan_step(MvfVfState *vf, const unsigned long *dirty,
 }
 
 /*
+ * The save session QUERY looks at: a complete one (END written) counts as
+ * none, so that QUERY sizes the whole stream a new session would write.
+ */
+static MvfSaveSession *mvf_save_session(MvfVfState *vf)
+{
+    return vf->save && !vf->save->complete ? vf->save : NULL;
+}
+
+/*
  * The stream bytes still to come up to and including END were @vf frozen
  * now, given the sizing of its changed pages; without a session, those of
  * a whole stream.
  */
 static uint64_t mvf_save_remaining(MvfVfState *vf, const MvfScan *scan)
 {
-    MvfSaveSession *s = vf->save;
+    MvfSaveSession *s = mvf_save_session(vf);
     struct mvf_rec_state st;
     uint64_t n = scan->bytes + MVF_END_BYTES;
 
@@ -469,7 +478,7 @@ static uint64_t mvf_save_remaining(MvfVfState *vf, const MvfScan *scan)
 /* The bytes a SAVE would write now (with room for all of them) */
 static uint64_t mvf_save_incremental(MvfVfState *vf, const MvfScan *scan)
 {
-    MvfSaveSession *s = vf->save;
+    MvfSaveSession *s = mvf_save_session(vf);
     struct mvf_rec_state st;
     uint64_t n = scan->bytes;
 
@@ -507,8 +516,9 @@ MvfStep mvf_mig_query(MvfPfState *pf, MvfVfState *vf, MvfCmd *c)
         c->stage = MVF_JOB_SCAN;
         c->scan = (MvfScan) { 0 };
     }
-    if (!(incremental && !vf->save) &&
-        !mvf_scan_step(vf, vf->save ? vf->save->dirty : NULL, &c->scan)) {
+    if (!(incremental && !mvf_save_session(vf)) &&
+        !mvf_scan_step(vf, mvf_save_session(vf) ?
+                       mvf_save_session(vf)->dirty : NULL, &c->scan)) {
         return MVF_STEP_MORE;
     }
     n = incremental ? mvf_save_incremental(vf, &c->scan)
@@ -720,7 +730,8 @@ static MvfStep mvf_save_write(MvfPfState *pf, MvfVfState *vf, MvfCmd *c)
             s->state_is_last = true;
             break;
         case MVF_REC_END:
-            mvf_save_close(vf);
+            /* later SAVEs of the session write nothing, until START */
+            s->complete = true;
             return mvf_save_done(c, true);
         }
     }
@@ -776,6 +787,10 @@ static MvfStep mvf_save_begin(MvfPfState *pf, MvfVfState *vf, MvfCmd *c)
     }
     if (!data_len) {
         mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_LEN);
+        return MVF_STEP_DONE;
+    }
+    if (!start && vf->save->complete) {
+        r->out[2] = MVF_SAVE_OUT_END;   /* 0 bytes: the stream is whole */
         return MVF_STEP_DONE;
     }
     mvf_mig_sync(vf);

@@ -54,7 +54,7 @@ uint32_t mvf_vf_state_flags(MvfVfState *vf)
 {
     return (vf->quiesced ? MVF_VHCA_STATE_QUIESCED : 0) |
            (vf->frozen ? MVF_VHCA_STATE_FROZEN : 0) |
-           (vf->save ? MVF_VHCA_STATE_SAVING : 0) |
+           (vf->save && !vf->save->complete ? MVF_VHCA_STATE_SAVING : 0) |
            (vf->load ? MVF_VHCA_STATE_LOADING : 0);
 }
 

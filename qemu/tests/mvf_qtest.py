@@ -1049,9 +1049,11 @@ def test_migration(b, qp1):
     eq(struct.unpack_from('<I', st, 4)[0],
        MVF_VF_STATUS_QUIESCED | MVF_VF_STATUS_FROZEN, 'STATE status')
     eq(list(struct.unpack_from('<8Q', st, 144)), cnt1, 'STATE counters')
-    eq(query(b, 1, True)[1], QF, 'END closed the session')
-    save(b, 1, whole, want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION),
-         what='after END')
+    eq(query(b, 1, True), (0, QF), 'END completed the session')
+    eq(query(b, 1)[0], whole, 'after END, QUERY sizes a whole new stream')
+    out, data = save(b, 1, whole, what='after END')
+    eq((out[0], out[1], out[2], data), (0, 0, MVF_SAVE_OUT_END, b''),
+       'a SAVE after END writes nothing and says END again')
 
     # bad lists are refused before anything is written or opened
     bad = [
@@ -1418,9 +1420,10 @@ def test_precopy(b):
     eq(recs[-1].u64(), len(session) - REC_END,
        'END: the bytes of the whole session before it')
     eq(recs[-2].tag, MVF_REC_STATE, 'STATE right before END')
-    eq(query(b, 1, True)[1], QF, 'END closed the session')
-    save(b, 1, 4096, want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION),
-         what='after END')
+    eq(query(b, 1, True), (0, QF), 'END completed the session')
+    out, data = save(b, 1, 4096, what='after END')
+    eq((out[0], out[2], data), (0, MVF_SAVE_OUT_END, b''),
+       'a SAVE after END writes nothing and says END again')
     resume(b, 1, R)                 # readable, still quiesced
     dm1 = q.read(vf_mem(1), DEVMEM)
     regs1 = vf_regs(b, 1)

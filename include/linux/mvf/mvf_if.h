@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * MVF device interface: registers, commands, queue entries and the VF state
- * image of the MVF emulated SR-IOV device.
+ * MVF device interface: registers, commands, queue entries and the VF
+ * migration stream of the MVF emulated SR-IOV device.
  *
  * This file is the single definition of the hardware interface.  It is
  * included by the kernel drivers (mvf_core, mvf-vfio-pci), by the QEMU
@@ -61,7 +61,7 @@
 #define MVF_PF_REG_DEVMEM_SIZE_LO	0x044	/* RO: per-VF device memory */
 #define MVF_PF_REG_DEVMEM_SIZE_HI	0x048
 
-/* CAPS: features of this device (also recorded in every state image). */
+/* CAPS: features of this device (also in every stream's IDENT record). */
 #define MVF_CAP_MIGRATION		(1u << 0)	/* SUSPEND/RESUME/SAVE/LOAD */
 #define MVF_CAP_P2P			(1u << 1)	/* separate quiesce/freeze */
 #define MVF_CAP_PRE_COPY		(1u << 2)	/* SAVE of a running VF */
