@@ -78,7 +78,7 @@ void mvf_migf_end(struct mvf_migf *migf)
 		migf->chunks[i].buf = NULL;
 	}
 	spin_unlock(&migf->state_lock);
-	wake_up_interruptible_all(&migf->wq);
+	wake_up_all(&migf->wq);
 	for (i = 0; i < MVF_MIGF_CHUNKS; i++)
 		mvf_img_buf_put(bufs[i]);
 }
@@ -92,7 +92,7 @@ static void mvf_migf_fail(struct mvf_migf *migf, int err)
 		migf->err = err;
 	}
 	spin_unlock(&migf->state_lock);
-	wake_up_interruptible_all(&migf->wq);
+	wake_up_all(&migf->wq);
 }
 
 /* The errno for I/O on a file that is not open. */
@@ -169,7 +169,7 @@ static void mvf_save_done(struct mvf_cmd *cmd)
 
 	if (failed)
 		mvf_cmd_log_failure(migf, "SAVE", cmd);
-	wake_up_interruptible_all(&migf->wq);
+	wake_up_all(&migf->wq);
 	mvf_migf_put(migf);
 }
 
@@ -462,7 +462,7 @@ void mvf_save_set_precopy(struct mvf_migf *migf, bool precopy)
 	migf->precopy = precopy;
 	migf->clean = false;
 	mutex_unlock(&migf->io_lock);
-	wake_up_interruptible_all(&migf->wq);
+	wake_up_all(&migf->wq);
 }
 
 /* ------------------------------------------------------------------ */
@@ -493,7 +493,7 @@ static void mvf_load_done(struct mvf_cmd *cmd)
 
 	if (failed)
 		mvf_cmd_log_failure(migf, "LOAD", cmd);
-	wake_up_interruptible_all(&migf->wq);
+	wake_up_all(&migf->wq);
 	mvf_migf_put(migf);
 }
 
