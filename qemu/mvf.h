@@ -113,6 +113,7 @@ typedef struct MvfScan {
 typedef enum MvfStep {
     MVF_STEP_DONE,          /* the command has its result */
     MVF_STEP_MORE,          /* call again in a later pass */
+    MVF_STEP_LOG_SYNC,      /* call again once the VF's dirty log is merged */
 } MvfStep;
 
 typedef enum MvfJobStage {
@@ -136,6 +137,7 @@ typedef struct MvfCmd {
     MvfCmdResult r;
     bool started;           /* a long command with a job in progress */
     bool executed;          /* result final, waits for the vCPU sync */
+    bool log_merged;        /* its VF's dirty log was merged for it */
     uint32_t gen;           /* the VF's reset generation when started */
 
     /* long commands (mvf_mig.c) */
@@ -156,6 +158,7 @@ typedef QSIMPLEQ_HEAD(, MvfCmd) MvfCmdList;
 typedef struct MvfFn {
     MvfCmdList fifo;        /* its commands, head first */
     MvfCpuSync *cpu_sync;   /* the head's freeze waits for the vCPUs */
+    bool log_sync;          /* the head waits for mvf_cmd_log_bh() */
 } MvfFn;
 
 struct MvfVfState {
@@ -194,6 +197,7 @@ struct MvfPfState {
 
     MemoryRegion mmio;
     QEMUBH *cmd_bh;
+    QEMUBH *log_bh;         /* not guarded: mvf_cmd_log_bh() */
 
     /* properties */
     uint16_t total_vfs;
@@ -244,6 +248,7 @@ void mvf_cmd_ctrl_write(MvfPfState *pf, uint32_t val);
 void mvf_cmd_doorbell(MvfPfState *pf, uint16_t pi);
 void mvf_cmd_eq_ci_write(MvfPfState *pf, uint32_t ci);
 void mvf_cmd_bh(void *opaque);
+void mvf_cmd_log_bh(void *opaque);
 void mvf_cmd_exit(MvfPfState *pf);
 void mvf_cmd_query_caps(MvfPfState *pf, MvfCmdResult *r);
 void mvf_cmd_vf_event(MvfPfState *pf);
@@ -267,6 +272,7 @@ void mvf_mig_devmem_changed(MvfVfState *vf, uint64_t off, uint64_t len);
 void mvf_mig_vf_reset(MvfVfState *vf);
 void mvf_mig_vf_thawed(MvfVfState *vf);
 MvfStep mvf_mig_query(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
+void mvf_mig_sync(MvfVfState *vf);
 MvfStep mvf_mig_save(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
 MvfStep mvf_mig_load(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
 void mvf_mig_cmd_abort(MvfVfState *vf, MvfCmd *c);

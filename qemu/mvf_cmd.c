@@ -137,6 +137,7 @@ static void mvf_cmd_stop(MvfPfState *pf)
             fn->cpu_sync->pf = NULL;    /* its work items only free it */
             fn->cpu_sync = NULL;
         }
+        fn->log_sync = false;
         while ((c = QSIMPLEQ_FIRST(&fn->fifo))) {
             QSIMPLEQ_REMOVE_HEAD(&fn->fifo, next);
             if (c != pf->cur) {
@@ -600,7 +601,7 @@ static bool mvf_cmd_pass(MvfPfState *pf)
         i = (pf->rr_next + k) % n;
         fn = &pf->fn[i];
         c = QSIMPLEQ_FIRST(&fn->fifo);
-        if (!c || fn->cpu_sync) {
+        if (!c || fn->cpu_sync || fn->log_sync) {
             continue;
         }
         if (steps == MVF_PASS_STEPS) {
@@ -623,7 +624,12 @@ static bool mvf_cmd_pass(MvfPfState *pf)
                 mvf_cmd_drop(pf, c);
                 return false;
             }
-            if (st == MVF_STEP_DONE) {
+            if (st == MVF_STEP_LOG_SYNC) {
+                /* the command stays at the head meanwhile */
+                c->log_merged = true;
+                fn->log_sync = true;
+                qemu_bh_schedule(pf->log_bh);
+            } else if (st == MVF_STEP_DONE) {
                 if (c->r.sync_cpus) {
                     c->executed = true;
                     mvf_cmd_sync_cpus(pf, i);
@@ -632,7 +638,7 @@ static bool mvf_cmd_pass(MvfPfState *pf)
                 }
             }
         }
-        if (!QSIMPLEQ_EMPTY(&fn->fifo) && !fn->cpu_sync) {
+        if (!QSIMPLEQ_EMPTY(&fn->fifo) && !fn->cpu_sync && !fn->log_sync) {
             more = true;
         }
     }
@@ -709,6 +715,41 @@ static void mvf_cmd_flush(MvfPfState *pf)
             return;
         }
     }
+}
+
+/*
+ * Merge the dirty logs of the VFs whose head command asked for it
+ * (MVF_STEP_LOG_SYNC).  Not in the command bottom half: under TCG the
+ * merge waits for every vCPU to end its translation block (run_on_cpu(),
+ * see tcg_log_global_after_sync()), which drops the BQL, and a vCPU's MMIO
+ * to this device meanwhile would find the bottom half's reentrancy guard
+ * engaged and be lost.  This bottom half has no guard and does no DMA;
+ * the wait is also what makes a copy after the merge safe against a store
+ * that was already past its dirty check.  While the BQL is dropped the
+ * guest may reset a VF or the command interface: the flags are checked
+ * again after each merge.
+ */
+void mvf_cmd_log_bh(void *opaque)
+{
+    MvfPfState *pf = opaque;
+    uint16_t i;
+
+    for (i = 0; pf->fn && i < pf->total_vfs; i++) {
+        MvfCmdResult dummy = { 0 };
+        MvfVfState *vf;
+
+        if (!pf->fn[i].log_sync) {
+            continue;
+        }
+        vf = mvf_pf_lookup_vf(pf, i + 1, &dummy);
+        if (vf) {
+            mvf_mig_sync(vf);
+        }
+        if (pf->fn) {
+            pf->fn[i].log_sync = false;
+        }
+    }
+    qemu_bh_schedule(pf->cmd_bh);
 }
 
 void mvf_cmd_bh(void *opaque)

@@ -357,7 +357,11 @@ void mvf_mig_devmem_changed(MvfVfState *vf, uint64_t off, uint64_t len)
  * Merge QEMU's dirty log of the device memory into the save session's
  * bitmap (or drop it without a session) and clear it.
  */
-static void mvf_mig_sync(MvfVfState *vf)
+/*
+ * Merge the VF's dirty log into its save session.  Only from
+ * mvf_cmd_log_bh(): may drop the BQL (see there).
+ */
+void mvf_mig_sync(MvfVfState *vf)
 {
     MemoryRegion *mr = &vf->devmem;
     DirtyBitmapSnapshot *snap;
@@ -509,8 +513,10 @@ MvfStep mvf_mig_query(MvfPfState *pf, MvfVfState *vf, MvfCmd *c)
     MvfCmdResult *r = &c->r;
     uint64_t n;
 
+    if (!c->log_merged && !(vf->frozen && vf->log_synced)) {
+        return MVF_STEP_LOG_SYNC;
+    }
     if (!c->started) {
-        mvf_mig_sync(vf);
         c->started = true;
         c->gen = vf->gen;
         c->stage = MVF_JOB_SCAN;
@@ -595,8 +601,12 @@ static void mvf_save_open(MvfVfState *vf)
 {
     MvfSaveSession *s = g_new0(MvfSaveSession, 1);
 
+    /*
+     * Everything counts as changed.  The log was merged for this SAVE
+     * already, with the wait for the vCPUs after it: not again here, as
+     * a merge must come before that wait.
+     */
     mvf_save_close(vf);
-    mvf_mig_sync(vf);               /* clears the log: all changed now */
     s->dirty = bitmap_new(vf->devmem_pages);
     bitmap_set(s->dirty, 0, vf->devmem_pages);
     vf->save = s;
@@ -793,7 +803,10 @@ static MvfStep mvf_save_begin(MvfPfState *pf, MvfVfState *vf, MvfCmd *c)
         r->out[2] = MVF_SAVE_OUT_END;   /* 0 bytes: the stream is whole */
         return MVF_STEP_DONE;
     }
-    mvf_mig_sync(vf);
+    if (!c->log_merged && !(vf->frozen && vf->log_synced)) {
+        /* and every vCPU ended the store it was in: copies are safe */
+        return MVF_STEP_LOG_SYNC;
+    }
     if (start) {
         need = MVF_IDENT_BYTES;
     } else if (mvf_save_next(vf, c, &rec, &st)) {

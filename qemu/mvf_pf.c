@@ -217,6 +217,7 @@ static void mvf_pf_realize(PCIDevice *dev, Error **errp)
 
     pf->cmd_bh = qemu_bh_new_guarded(mvf_cmd_bh, pf,
                                      &DEVICE(dev)->mem_reentrancy_guard);
+    pf->log_bh = qemu_bh_new(mvf_cmd_log_bh, pf);
     mvf_cmd_init(pf);
     mvf_cmd_reset(pf, false);
     return;
@@ -234,6 +235,7 @@ static void mvf_pf_exit(PCIDevice *dev)
 
     mvf_cmd_exit(pf);
     qemu_bh_delete(pf->cmd_bh);
+    qemu_bh_delete(pf->log_bh);
     pcie_sriov_pf_exit(dev);
     pcie_aer_exit(dev);
     msix_uninit_exclusive_bar(dev);

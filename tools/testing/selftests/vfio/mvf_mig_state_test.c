@@ -60,6 +60,12 @@ FIXTURE_TEARDOWN(mig_state)
 	mvf_env_close(&self->env);
 }
 
+/* The "saving group" of the uAPI: one data fd across these states. */
+static bool saving(int64_t s)
+{
+	return s == S_PRE_COPY || s == S_PRE_COPY_P2P || s == S_STOP_COPY;
+}
+
 /*
  * Request @to (from the current state) and check the result: success, the
  * new state, and a data fd exactly when a new data transfer session starts.
@@ -68,7 +74,8 @@ static void go(struct __test_metadata *_metadata, struct mvf_vf *vf,
 	       uint32_t to, int *fdp)
 {
 	int64_t from = mvf_state(vf);
-	bool want_fd = (to == S_STOP_COPY || to == S_RESUMING) && from != to;
+	bool want_fd = saving(to) ? !saving(from) :
+		       to == S_RESUMING && from != to;
 	int fd = -2, ret;
 
 	ret = vfio_mig_set_state(vf->vdev, to, &fd);
