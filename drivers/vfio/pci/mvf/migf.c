@@ -251,6 +251,11 @@ static ssize_t mvf_save_read_step(struct mvf_migf *migf, char __user *ubuf,
 	int ret;
 
 	for (;;) {
+		spin_lock(&migf->state_lock);
+		state = migf->state;
+		spin_unlock(&migf->state_lock);
+		if (state != MVF_MIGF_OPEN)
+			return mvf_migf_io_errno(state);
 		if (migf->head == migf->tail) {
 			if (READ_ONCE(migf->end_seen))
 				return 0;
@@ -835,20 +840,21 @@ static bool mvf_resume_idle(struct mvf_migf *migf)
  */
 int mvf_resume_finish(struct mvf_migf *migf)
 {
+	bool open;
 	int ret = 0;
 
 	mutex_lock(&migf->io_lock);
-	if (!migf->stream_bytes) {
+	spin_lock(&migf->state_lock);
+	open = migf->state == MVF_MIGF_OPEN;
+	spin_unlock(&migf->state_lock);
+	/* a broken stream: wait for the LOADs, then say why below */
+	if (open && !migf->stream_bytes) {
 		dev_err(migf->dev, "no resume data written\n");
 		ret = -ENODATA;
-	} else if (!migf->rec_end) {
-		spin_lock(&migf->state_lock);
-		if (migf->state == MVF_MIGF_OPEN)
-			ret = -EINVAL;
-		spin_unlock(&migf->state_lock);
-		if (ret)
-			dev_err(migf->dev, "resume data ends after %llu bytes without an END record\n",
-				migf->stream_bytes);
+	} else if (open && !migf->rec_end) {
+		dev_err(migf->dev, "resume data ends after %llu bytes without an END record\n",
+			migf->stream_bytes);
+		ret = -EINVAL;
 	}
 	if (ret)
 		goto out_unlock;
@@ -956,12 +962,17 @@ struct file *mvf_save_open(struct mvf_vfio_dev *mvdev, bool precopy,
 
 	/*
 	 * The first SAVE opens the session; the QUERY after the SAVEs
-	 * (the device keeps their order) counts the rest of the stream.
+	 * (the device keeps their order) counts the rest of what it has
+	 * now: in pre-copy what a SAVE of the running VF would write, not
+	 * the STATE and END only the stop brings.
 	 */
 	mutex_lock(&migf->io_lock);
 	ret = mvf_save_fill(migf);
 	if (!ret)
-		ret = mvf_cmds_query_size(mvdev, &size);
+		ret = mvf_core_query_mig_state(migf->mdev, migf->vhca_id,
+					       precopy ?
+					       MVF_QUERY_F_INCREMENTAL : 0,
+					       &size, NULL);
 	if (!ret)
 		migf->initial_bytes = size + mvf_save_unread(migf);
 	mutex_unlock(&migf->io_lock);
