@@ -426,7 +426,7 @@ static bool mvf_cmd_check(const struct mvf_cmd_entry *e, MvfCmdResult *r)
         break;
     case MVF_CMD_SAVE_VHCA_STATE:
         used_in = 1;
-        in0_rsvd = ~MVF_SAVE_F_START;
+        in0_rsvd = ~(MVF_SAVE_F_START | MVF_SAVE_F_CLOSE);
         break;
     case MVF_CMD_LOAD_VHCA_STATE:
         used_in = 1;

@@ -787,6 +787,14 @@ static MvfStep mvf_save_begin(MvfPfState *pf, MvfVfState *vf, MvfCmd *c)
     uint64_t need = 0;
     MvfRec rec;
 
+    if (le32_to_cpu(c->e.in[0]) & MVF_SAVE_F_CLOSE) {
+        if (start) {
+            mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_RSVD_NOT_ZERO);
+        } else {
+            mvf_save_close(vf);         /* nothing written */
+        }
+        return MVF_STEP_DONE;
+    }
     if (!vf->frozen && !(MVF_CAPS & MVF_CAP_PRE_COPY)) {
         mvf_cmd_fail(r, MVF_CMD_STAT_BAD_STATE, MVF_SYND_RUNNING);
         return MVF_STEP_DONE;

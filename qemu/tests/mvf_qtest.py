@@ -459,7 +459,7 @@ def test_states(b):
     b.expect(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION,
              MVF_CMD_SAVE_VHCA_STATE, 1, sgl=SCR, sgl_len=16, data_len=4096)
     b.expect(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_RSVD_NOT_ZERO,
-             MVF_CMD_SAVE_VHCA_STATE, 1, ins=(2,), sgl=SCR, sgl_len=16,
+             MVF_CMD_SAVE_VHCA_STATE, 1, ins=(4,), sgl=SCR, sgl_len=16,
              data_len=4096)
     b.expect(MVF_CMD_STAT_BAD_PARAM, MVF_SYND_RSVD_NOT_ZERO,
              MVF_CMD_QUERY_VHCA_MIGRATION_STATE, 1, ins=(2,))
@@ -1054,6 +1054,17 @@ def test_migration(b, qp1):
     out, data = save(b, 1, whole, what='after END')
     eq((out[0], out[1], out[2], data), (0, 0, MVF_SAVE_OUT_END, b''),
        'a SAVE after END writes nothing and says END again')
+    # CLOSE: a session cut short is gone, QUERY sizes a whole stream again
+    out, part = save(b, 1, 4096, start=True, what='a session cut short')
+    eq(query(b, 1)[1], QF | SAVING, 'the cut session is open')
+    check(query(b, 1)[0] < whole, 'QUERY: what the cut session has left')
+    st, sy, out = b.run(MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_CLOSE,))
+    eq((st, sy), (0, 0), 'SAVE with CLOSE, no buffer')
+    eq(query(b, 1), (whole, QF), 'CLOSE: no session, a whole stream again')
+    st, sy, out = b.run(MVF_CMD_SAVE_VHCA_STATE, 1,
+                        ins=(MVF_SAVE_F_CLOSE | MVF_SAVE_F_START,))
+    eq((st, sy), (MVF_CMD_STAT_BAD_PARAM, MVF_SYND_RSVD_NOT_ZERO),
+       'CLOSE with START is refused')
 
     # bad lists are refused before anything is written or opened
     bad = [

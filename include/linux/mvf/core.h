@@ -129,6 +129,7 @@ int __mvf_core_save_async(struct mvf_core_dev *core, u16 vhca_id,
 			  struct mvf_cmd *cmd, struct module *owner);
 #define mvf_core_save_async(core, vhca_id, buf, flags, cmd) \
 	__mvf_core_save_async(core, vhca_id, buf, flags, cmd, THIS_MODULE)
+int mvf_core_save_close(struct mvf_core_dev *core, u16 vhca_id);
 int __mvf_core_load_async(struct mvf_core_dev *core, u16 vhca_id,
 			  struct mvf_img_buf *buf, size_t len, u32 flags,
 			  struct mvf_cmd *cmd, struct module *owner);

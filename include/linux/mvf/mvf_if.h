@@ -206,6 +206,10 @@ struct mvf_cmd_entry {
  *    STATE if the queue contexts or registers changed; never END.  The
  *    device tracks every change the function or the CPU makes from then
  *    on, so a later SAVE writes it again.  0 bytes: nothing changed.
+ * in[0] = MVF_SAVE_F_CLOSE instead closes the save session, if any
+ * (nothing is written; data_len and the scatter list are not used): a
+ * driver whose data transfer ends early says so, and QUERY sizes a whole
+ * stream again.
  * out[0..1] = bytes written, out[2] = MVF_SAVE_OUT_* flags.  NO_SPACE /
  * SAVE_NO_SPACE with out[0..1] = the bytes the next record needs if not
  * even that fits.  Commands of the same function after a SAVE see its
@@ -227,6 +231,7 @@ struct mvf_cmd_entry {
 #define MVF_QUERY_F_INCREMENTAL		(1u << 0)
 
 #define MVF_SAVE_F_START		(1u << 0)
+#define MVF_SAVE_F_CLOSE		(1u << 1)
 #define MVF_SAVE_OUT_END		(1u << 0)
 
 #define MVF_LOAD_F_START		(1u << 0)

@@ -159,6 +159,28 @@ int __mvf_core_save_async(struct mvf_core_dev *core, u16 vhca_id,
 EXPORT_SYMBOL_GPL(__mvf_core_save_async);
 
 /**
+ * mvf_core_save_close() - close a VF's save session
+ * @core: core device
+ * @vhca_id: VF (1..TotalVFs)
+ *
+ * For a data transfer that ends before the stream did: the device stops
+ * tracking changes for it, and QUERY sizes a whole stream again.  Runs
+ * after every SAVE of the VF posted before.  Sleeps.
+ *
+ * Return: 0 or a negative errno (see mvf_core_exec()).
+ */
+int mvf_core_save_close(struct mvf_core_dev *core, u16 vhca_id)
+{
+	struct mvf_cmd cmd = {
+		.opcode = MVF_CMD_SAVE_VHCA_STATE,
+		.in = { MVF_SAVE_F_CLOSE },
+	};
+
+	return mvf_core_exec(core, vhca_id, &cmd);
+}
+EXPORT_SYMBOL_GPL(mvf_core_save_close);
+
+/**
  * __mvf_core_load_async() - load records into a frozen VF
  * @core: core device
  * @vhca_id: VF (1..TotalVFs)

@@ -65,6 +65,24 @@ static struct file *mvf_errptr(int ret)
 	return ret ? ERR_PTR(ret) : NULL;
 }
 
+/*
+ * A save file ends by an arc (the migration was cancelled, or STOP_COPY
+ * left before the end): the device's session goes too, so that it stops
+ * tracking and QUERY sizes a whole stream again.  A failure only costs
+ * that; the next session's START drops the old one anyway.
+ */
+static void mvf_lm_end_save(struct mvf_vfio_dev *mvdev)
+{
+	int ret;
+
+	mvf_lm_end_files(mvdev);
+	ret = mvf_core_save_close(mvdev->mdev, mvdev->vhca_id);
+	if (ret)
+		dev_warn_ratelimited(mvf_vfio_dev(mvdev),
+				     "cannot close the device's save session: %pe\n",
+				     ERR_PTR(ret));
+}
+
 static struct file *mvf_lm_save_open(struct mvf_vfio_dev *mvdev,
 				     bool precopy)
 {
@@ -139,7 +157,7 @@ static struct file *mvf_lm_step(struct mvf_vfio_dev *mvdev,
 	case VFIO_DEVICE_STATE_PRE_COPY:
 		switch (next) {
 		case VFIO_DEVICE_STATE_RUNNING:
-			mvf_lm_end_files(mvdev);
+			mvf_lm_end_save(mvdev);
 			return NULL;
 		case VFIO_DEVICE_STATE_PRE_COPY_P2P:
 			return mvf_errptr(mvf_cmds_suspend(mvdev,
@@ -156,7 +174,7 @@ static struct file *mvf_lm_step(struct mvf_vfio_dev *mvdev,
 	case VFIO_DEVICE_STATE_PRE_COPY_P2P:
 		switch (next) {
 		case VFIO_DEVICE_STATE_RUNNING_P2P:
-			mvf_lm_end_files(mvdev);
+			mvf_lm_end_save(mvdev);
 			return NULL;
 		case VFIO_DEVICE_STATE_PRE_COPY:
 			return mvf_errptr(mvf_cmds_resume(mvdev,
@@ -172,7 +190,7 @@ static struct file *mvf_lm_step(struct mvf_vfio_dev *mvdev,
 		break;
 	case VFIO_DEVICE_STATE_STOP_COPY:
 		if (next == VFIO_DEVICE_STATE_STOP) {
-			mvf_lm_end_files(mvdev);
+			mvf_lm_end_save(mvdev);
 			return NULL;
 		}
 		break;

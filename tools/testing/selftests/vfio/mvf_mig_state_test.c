@@ -338,12 +338,15 @@ TEST_F_TIMEOUT(mig_state, precopy_arcs, MVF_T_SHORT)
 	close(fd2);
 	go(_metadata, vf, S_RUNNING, NULL);
 	go(_metadata, vf, S_PRE_COPY, &fd2);
+	EXPECT_EQ(MVF_VHCA_STATE_SAVING, mvf_vhca(_metadata, vf))
+		TH_LOG("PRE_COPY: the device's save session must be open");
 	go(_metadata, vf, S_RUNNING, NULL);
 	errno = 0;
 	EXPECT_EQ(-1, read(fd2, &c, 1));
 	EXPECT_EQ(ENODEV, errno) TH_LOG("PRE_COPY -> RUNNING must end the fd");
 	close(fd2);
-	EXPECT_EQ(0, status_bits(_metadata, vf));
+	EXPECT_EQ(0, mvf_vhca(_metadata, vf))
+		TH_LOG("after PRE_COPY -> RUNNING no save session may be left");
 
 	/* the stream loads back */
 	ASSERT_EQ(0, mvf_devmem_fill(vf, 0, FILL, SEED + 3));

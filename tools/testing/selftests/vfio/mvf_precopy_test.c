@@ -233,6 +233,7 @@ TEST_F_TIMEOUT(precopy, abort_restart_and_bad_info, MVF_T_SHORT)
 {
 	struct mvf_vf *vf1 = self->vf1, *vf2 = self->vf2;
 	struct vfio_precopy_info info = { .argsz = 8 };
+	uint64_t size0 = 0, size1 = 0;
 	struct mvf_stream_info si;
 	size_t len = 0, cap = 0;
 	uint8_t *buf = NULL;
@@ -240,6 +241,7 @@ TEST_F_TIMEOUT(precopy, abort_restart_and_bad_info, MVF_T_SHORT)
 	char c[4096];
 	int fd, lfd;
 
+	ASSERT_EQ(0, vfio_mig_data_size(vf1->vdev, &size0));
 	go(_metadata, vf1, VFIO_DEVICE_STATE_PRE_COPY, &fd);
 	ASSERT_EQ(sizeof(c), read(fd, c, sizeof(c)));
 	errno = 0;
@@ -250,6 +252,9 @@ TEST_F_TIMEOUT(precopy, abort_restart_and_bad_info, MVF_T_SHORT)
 	EXPECT_EQ(-1, read(fd, c, sizeof(c)));
 	EXPECT_EQ(ENODEV, errno);
 	close(fd);
+	/* the device's session went with it: a whole stream again */
+	ASSERT_EQ(0, vfio_mig_data_size(vf1->vdev, &size1));
+	EXPECT_EQ(size0, size1) TH_LOG("MIG_DATA_SIZE after the aborted pre-copy");
 
 	go(_metadata, vf1, VFIO_DEVICE_STATE_PRE_COPY, &fd);
 	ASSERT_EQ(0, vfio_mig_read_avail(fd, (void **)&buf, &len, &cap));

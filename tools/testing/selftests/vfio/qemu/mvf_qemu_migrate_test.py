@@ -290,12 +290,14 @@ def migrate(case, src, dst, uri, caps=None, busy=BUSY, log=None):
                            f"lines more while RAM was copied")
         i = mq.query_migrate(src)
         ram = i.get("ram", {})
+        case.live_vfio = i.get("vfio", {}).get("transferred", 0)
         src.cmd("migrate-set-parameters", **{"downtime-limit":
                                              DOWNTIME_LIMIT})
         case.note(f"guest ran jobs {n}..{last} while RAM was copied at "
                   f"{BUSY_BW >> 20} MiB/s ({mq.fmt_bytes(ram.get('transferred'))}"
-                  f" sent, status {i.get('status')}); now it may switch "
-                  "over")
+                  f" of RAM and {mq.fmt_bytes(case.live_vfio)} of VFIO "
+                  f"state sent, status {i.get('status')}); now it may "
+                  "switch over")
     info = mq.wait_migration(src, T_MIG)
     s = mq.stats(info)
     if s["status"] != "completed":
@@ -539,8 +541,17 @@ def case_switchover_ack(case, vfs):
     else:
         case.note(f"device offers {mq.fmt_mig_flags(flags)}, no PRE_COPY: "
                   "STOP_COPY alone, switchover-ack has nothing to wait for")
-    migrate(case, src, dst, f"unix:{case.dir}/mig.sock",
-            {"switchover-ack": True}, log=log)
+    s = migrate(case, src, dst, f"unix:{case.dir}/mig.sock",
+                {"switchover-ack": True}, log=log)
+    if flags & mq.MIG_PRE_COPY:
+        # the VF's state went while the guest ran, before the switchover
+        live = getattr(case, "live_vfio", 0)
+        if not live:
+            raise mq.Error("no VFIO bytes sent while the guest ran: QEMU "
+                           "did not use PRE_COPY")
+        case.note(f"PRE_COPY: {mq.fmt_bytes(live)} of the VF's state sent "
+                  f"while the guest ran, of {mq.fmt_bytes(s.get('vfio_bytes'))} "
+                  "in all")
     follow_destination(case, log, dst, app, vfs[:1], "stream")
 
 
