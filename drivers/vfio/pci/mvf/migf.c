@@ -121,6 +121,25 @@ static enum mvf_migf_state mvf_chunk_get_buf(struct mvf_migf *migf,
 	return state;
 }
 
+/*
+ * Hand chunk @c to the device: while the file is open, mark it BUSY and
+ * take a reference on its buffer for the command being posted.
+ */
+static int mvf_chunk_claim(struct mvf_migf *migf, struct mvf_chunk *c,
+			   struct mvf_img_buf **buf)
+{
+	enum mvf_migf_state state;
+
+	spin_lock(&migf->state_lock);
+	state = migf->state;
+	*buf = state == MVF_MIGF_OPEN && c->buf ? mvf_img_buf_get(c->buf) :
+						  NULL;
+	if (*buf)
+		c->state = MVF_CHUNK_BUSY;
+	spin_unlock(&migf->state_lock);
+	return *buf ? 0 : mvf_migf_io_errno(state);
+}
+
 static int mvf_migf_release(struct inode *inode, struct file *filp)
 {
 	struct mvf_migf *migf = filp->private_data;
@@ -180,17 +199,12 @@ static int mvf_save_post(struct mvf_migf *migf)
 	struct mvf_img_buf *buf;
 	int ret;
 
-	spin_lock(&migf->state_lock);
-	if (migf->state != MVF_MIGF_OPEN || !c->buf) {
-		ret = mvf_migf_io_errno(migf->state);
-		spin_unlock(&migf->state_lock);
-		return ret;
-	}
-	buf = mvf_img_buf_get(c->buf);
-	c->state = MVF_CHUNK_BUSY;
+	/* free, past tail: no reader and no completion looks at it */
 	c->len = 0;
 	c->pos = 0;
-	spin_unlock(&migf->state_lock);
+	ret = mvf_chunk_claim(migf, c, &buf);
+	if (ret)
+		return ret;
 
 	c->cmd.done = mvf_save_done;
 	kref_get(&migf->ref);
@@ -512,15 +526,9 @@ static int mvf_resume_post(struct mvf_migf *migf)
 	if (c->state != MVF_CHUNK_FILLING || !c->len)
 		return 0;
 
-	spin_lock(&migf->state_lock);
-	if (migf->state != MVF_MIGF_OPEN || !c->buf) {
-		ret = mvf_migf_io_errno(migf->state);
-		spin_unlock(&migf->state_lock);
+	ret = mvf_chunk_claim(migf, c, &buf);
+	if (ret)
 		return ret;
-	}
-	buf = mvf_img_buf_get(c->buf);
-	c->state = MVF_CHUNK_BUSY;
-	spin_unlock(&migf->state_lock);
 
 	c->cmd.done = mvf_load_done;
 	kref_get(&migf->ref);
