@@ -30,9 +30,37 @@ struct mvf_img_buf;
  *	administrator, or because the PF driver is going away); every VF
  *	driver must end its migration activity.  @data is NULL.  Called in
  *	process context with the PF's device lock held.
+ * @MVF_CORE_EVENT_PF_ERROR: the PF reported an uncorrectable error or is
+ *	about to be reset: the command interface stopped, every pending
+ *	command failed with -EIO and new ones fail with -EIO until
+ *	MVF_CORE_EVENT_PF_RECOVERED.  Migration sessions in the device are
+ *	lost.  @data is NULL.  Called in process context with the PF's device
+ *	lock held (AER recovery or a reset of the PF).
+ * @MVF_CORE_EVENT_PF_RECOVERED: the command interface works again.  @data
+ *	points to a bool that is true when the VFs were reset with the PF
+ *	(a function or bus reset of the PF) and nobody else told their
+ *	drivers: their state is gone and their config space must be restored.
+ *	Same context as MVF_CORE_EVENT_PF_ERROR.
+ * @MVF_CORE_EVENT_LINK_CHANGE: the device changed its link speed or width.
+ *	@data points to a const struct mvf_core_link.  Called from the event
+ *	queue thread: handlers must not sleep for long nor run commands.
  */
 enum mvf_core_event {
 	MVF_CORE_EVENT_SRIOV_DISABLE = 1,
+	MVF_CORE_EVENT_PF_ERROR,
+	MVF_CORE_EVENT_PF_RECOVERED,
+	MVF_CORE_EVENT_LINK_CHANGE,
+};
+
+/**
+ * struct mvf_core_link - the PF's link, as MVF_CORE_EVENT_LINK_CHANGE has it
+ * @speed: current link speed, PCI_EXP_LNKSTA_CLS encoding (1: 2.5 GT/s,
+ *	2: 5 GT/s, 3: 8 GT/s, 4: 16 GT/s, 5: 32 GT/s)
+ * @width: negotiated link width in lanes
+ */
+struct mvf_core_link {
+	u8 speed;
+	u8 width;
 };
 
 /**
@@ -105,6 +133,7 @@ int mvf_core_register_notifier(struct mvf_core_dev *core,
 void mvf_core_unregister_notifier(struct mvf_core_dev *core,
 				  struct notifier_block *nb);
 int mvf_core_vf_open(struct mvf_core_dev *core, u16 vhca_id);
+bool mvf_core_reported_error(struct pci_dev *pdev);
 void mvf_core_vf_close(struct mvf_core_dev *core, u16 vhca_id);
 
 /* Commands */

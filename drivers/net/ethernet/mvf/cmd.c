@@ -197,7 +197,7 @@ static bool mvf_cmdq_can_post(struct mvf_cmdq *q)
 {
 	unsigned int idx = READ_ONCE(q->pi) & (mvf_cmdq_size(q) - 1);
 
-	return READ_ONCE(q->dead) ||
+	return READ_ONCE(q->dead) || READ_ONCE(q->halted) ||
 	       READ_ONCE(q->slots[idx].state) == MVF_SLOT_FREE;
 }
 
@@ -234,6 +234,10 @@ static int mvf_cmd_post(struct mvf_core_dev *core, u16 vhca_id,
 		if (q->dead) {
 			spin_unlock(&q->lock);
 			return -ENODEV;
+		}
+		if (q->halted) {
+			spin_unlock(&q->lock);
+			return -EIO;
 		}
 		idx = q->pi & (mvf_cmdq_size(q) - 1);
 		if (q->slots[idx].state == MVF_SLOT_FREE)
@@ -309,7 +313,7 @@ static void mvf_cmd_finish(struct mvf_core_dev *core,
 		if (err == -ENODEV)
 			goto out_put;
 		dev_warn_ratelimited(mvf_dev(core),
-				     "dropped late completion of timed out cmd %s vhca %u (status %s)\n",
+				     "dropped late completion of abandoned cmd %s vhca %u (status %s)\n",
 				     mvf_opcode_name(slot->opcode),
 				     slot->vhca_id,
 				     mvf_core_status_name(status));
@@ -660,6 +664,39 @@ static void mvf_cmd_hw_reset(struct mvf_core_dev *core)
 			 status);
 }
 
+/*
+ * Program the queues into a command interface that was just reset and
+ * enable it.  The rings start empty: producer and consumer indexes 0.
+ */
+static int mvf_cmd_hw_start(struct mvf_core_dev *core)
+{
+	struct mvf_cmdq *q = &core->cmdq;
+	struct mvf_eq *eq = &core->eq;
+	u32 status;
+	int ret;
+
+	writel(lower_32_bits(q->ring_dma), core->bar0 + MVF_PF_REG_CMDQ_BASE_LO);
+	writel(upper_32_bits(q->ring_dma), core->bar0 + MVF_PF_REG_CMDQ_BASE_HI);
+	writel(q->log_size, core->bar0 + MVF_PF_REG_CMDQ_LOG_SIZE);
+	writel(lower_32_bits(eq->ring_dma), core->bar0 + MVF_PF_REG_EQ_BASE_LO);
+	writel(upper_32_bits(eq->ring_dma), core->bar0 + MVF_PF_REG_EQ_BASE_HI);
+	writel(eq->log_size, core->bar0 + MVF_PF_REG_EQ_LOG_SIZE);
+	writel(0, core->bar0 + MVF_PF_REG_EQ_CI);
+	writel(MVF_PF_CTRL_ENABLE, core->bar0 + MVF_PF_REG_CTRL);
+
+	ret = readl_poll_timeout(core->bar0 + MVF_PF_REG_STATUS, status,
+				 status & (MVF_PF_STATUS_READY |
+					   MVF_PF_STATUS_FATAL),
+				 1000, MVF_READY_TIMEOUT_US);
+	if (ret || (status & MVF_PF_STATUS_FATAL)) {
+		dev_err(mvf_dev(core),
+			"command interface did not come up (status %#x)\n",
+			status);
+		return -EIO;
+	}
+	return 0;
+}
+
 static void mvf_cmd_free_rings(struct mvf_core_dev *core)
 {
 	struct device *dev = mvf_dev(core);
@@ -692,7 +729,6 @@ int mvf_cmd_init(struct mvf_core_dev *core)
 	struct mvf_eq *eq = &core->eq;
 	struct device *dev = mvf_dev(core);
 	struct pci_dev *pdev = core->pdev;
-	u32 status;
 	int ret;
 
 	BUILD_BUG_ON(sizeof(struct mvf_cmd_entry) != MVF_CMD_ENTRY_SIZE);
@@ -714,6 +750,7 @@ int mvf_cmd_init(struct mvf_core_dev *core)
 	q->log_size = MVF_CMDQ_LOG_SIZE;
 	q->pi = 0;
 	q->dead = false;
+	q->halted = false;
 	eq->log_size = MVF_EQ_LOG_SIZE;
 	eq->ci = 0;
 
@@ -745,25 +782,9 @@ int mvf_cmd_init(struct mvf_core_dev *core)
 		goto err_vectors;
 	}
 
-	writel(lower_32_bits(q->ring_dma), core->bar0 + MVF_PF_REG_CMDQ_BASE_LO);
-	writel(upper_32_bits(q->ring_dma), core->bar0 + MVF_PF_REG_CMDQ_BASE_HI);
-	writel(q->log_size, core->bar0 + MVF_PF_REG_CMDQ_LOG_SIZE);
-	writel(lower_32_bits(eq->ring_dma), core->bar0 + MVF_PF_REG_EQ_BASE_LO);
-	writel(upper_32_bits(eq->ring_dma), core->bar0 + MVF_PF_REG_EQ_BASE_HI);
-	writel(eq->log_size, core->bar0 + MVF_PF_REG_EQ_LOG_SIZE);
-	writel(0, core->bar0 + MVF_PF_REG_EQ_CI);
-	writel(MVF_PF_CTRL_ENABLE, core->bar0 + MVF_PF_REG_CTRL);
-
-	ret = readl_poll_timeout(core->bar0 + MVF_PF_REG_STATUS, status,
-				 status & (MVF_PF_STATUS_READY |
-					   MVF_PF_STATUS_FATAL),
-				 1000, MVF_READY_TIMEOUT_US);
-	if (ret || (status & MVF_PF_STATUS_FATAL)) {
-		dev_err(dev, "command interface did not come up (status %#x)\n",
-			status);
-		ret = -EIO;
+	ret = mvf_cmd_hw_start(core);
+	if (ret)
 		goto err_irq;
-	}
 	return 0;
 
 err_irq:
@@ -812,6 +833,104 @@ void mvf_cmd_shutdown(struct mvf_core_dev *core)
 			mvf_cmd_finish(core, &done, MVF_CMD_STAT_NONE, 0, NULL,
 				       -ENODEV);
 	}
+}
+
+/**
+ * mvf_cmd_halt() - stop using the command interface: error or reset ahead
+ * @core: core device
+ *
+ * New commands fail with -EIO from here on, and every command pending
+ * completes with -EIO now, without waiting for the device (whose link may
+ * be down).  The device may still own their slots: the slots, and the
+ * image buffers they hold, stay with it until mvf_cmd_restart() reset it.
+ * Does not touch the device.  Process context.
+ */
+void mvf_cmd_halt(struct mvf_core_dev *core)
+{
+	struct mvf_cmdq *q = &core->cmdq;
+	struct mvf_cmd_slot done;
+	unsigned int i;
+
+	spin_lock(&q->lock);
+	q->halted = true;
+	spin_unlock(&q->lock);
+	wake_up_all(&q->slot_wq);
+
+	for (i = 0; i < mvf_cmdq_size(q); i++) {
+		struct mvf_cmd_slot *slot = &q->slots[i];
+
+		spin_lock(&q->lock);
+		if (slot->state != MVF_SLOT_BUSY) {
+			spin_unlock(&q->lock);
+			continue;
+		}
+		done = *slot;
+		done.buf = NULL;	/* the orphaned slot keeps it */
+		if (slot->async)
+			q->async_pending--;
+		slot->state = MVF_SLOT_ORPHAN;
+		slot->cmd = NULL;
+		spin_unlock(&q->lock);
+		mvf_cmd_finish(core, &done, MVF_CMD_STAT_NONE, 0, NULL, -EIO);
+	}
+}
+
+/**
+ * mvf_cmd_restart() - reset and re-enable a halted command interface
+ * @core: core device, halted with mvf_cmd_halt(); its config space and
+ *	MSI-X are usable again (restored after a reset, or never lost)
+ *
+ * Resets the command interface, which makes the device forget every slot,
+ * releases what the abandoned slots held and starts the queues over.
+ * Commands still fail until mvf_cmd_resume().
+ *
+ * Return: 0, or -EIO if the interface does not come up.
+ */
+int mvf_cmd_restart(struct mvf_core_dev *core)
+{
+	struct mvf_cmdq *q = &core->cmdq;
+	struct mvf_eq *eq = &core->eq;
+	struct mvf_img_buf *buf;
+	unsigned int i;
+	int ret;
+
+	/* The event queue thread must not run on rings being reset. */
+	disable_irq(core->irq);
+	mvf_cmd_hw_reset(core);
+
+	for (i = 0; i < mvf_cmdq_size(q); i++) {
+		spin_lock(&q->lock);
+		buf = q->slots[i].buf;
+		q->slots[i].state = MVF_SLOT_FREE;
+		q->slots[i].cmd = NULL;
+		q->slots[i].buf = NULL;
+		spin_unlock(&q->lock);
+		mvf_img_buf_put(buf);
+	}
+	spin_lock(&q->lock);
+	q->pi = 0;
+	spin_unlock(&q->lock);
+	memset(q->ring, 0, sizeof(*q->ring) << q->log_size);
+	memset(eq->ring, 0, sizeof(*eq->ring) << eq->log_size);
+	eq->ci = 0;
+
+	ret = mvf_cmd_hw_start(core);
+	enable_irq(core->irq);
+	return ret;
+}
+
+/**
+ * mvf_cmd_resume() - accept commands again after mvf_cmd_restart()
+ * @core: core device
+ */
+void mvf_cmd_resume(struct mvf_core_dev *core)
+{
+	struct mvf_cmdq *q = &core->cmdq;
+
+	spin_lock(&q->lock);
+	q->halted = false;
+	spin_unlock(&q->lock);
+	wake_up_all(&q->slot_wq);
 }
 
 /**

@@ -344,6 +344,8 @@ static int mvf_core_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_cmd;
 	}
 
+	/* What AER recovery restores after a link reset. */
+	pci_save_state(pdev);
 	pci_set_drvdata(pdev, core);
 	mvf_debugfs_add_pf(core);
 	dev_info(dev, "MVF PF interface %u.%u, caps %#x, %u VFs, %llu bytes devmem per VF\n",
@@ -387,6 +389,175 @@ static void mvf_core_remove(struct pci_dev *pdev)
 	mvf_core_put(core);
 }
 
+/* ------------------------------------------------------------------ */
+/* Errors and resets of the PF                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * mvf_core_reported_error() - did this function report the error at hand?
+ * @pdev: the PF or a VF, from its error_detected() callback
+ *
+ * AER recovery calls the error handlers of every driver under the port,
+ * whichever function reported the error; the reporter's uncorrectable
+ * status is cleared only once recovery is over.  A function that cannot
+ * be asked (no AER capability, config space gone) counts as a reporter.
+ *
+ * Return: true if @pdev has an unmasked uncorrectable error logged.
+ */
+bool mvf_core_reported_error(struct pci_dev *pdev)
+{
+	u32 status, mask;
+
+	if (!pdev->aer_cap ||
+	    pci_read_config_dword(pdev, pdev->aer_cap + PCI_ERR_UNCOR_STATUS,
+				  &status) ||
+	    pci_read_config_dword(pdev, pdev->aer_cap + PCI_ERR_UNCOR_MASK,
+				  &mask))
+		return true;	/* cannot tell: assume the worst */
+	return PCI_POSSIBLE_ERROR(status) || (status & ~mask);
+}
+EXPORT_SYMBOL_GPL(mvf_core_reported_error);
+
+/*
+ * Stop the command interface and tell the VF drivers, once per recovery.
+ * Caller holds the PF's device lock.
+ */
+static void mvf_core_stop(struct mvf_core_dev *core, const char *why)
+{
+	if (core->recovering)
+		return;
+	core->recovering = true;
+	dev_warn(mvf_dev(core), "%s: command interface stopped\n", why);
+	mvf_cmd_halt(core);
+	blocking_notifier_call_chain(&core->nh, MVF_CORE_EVENT_PF_ERROR, NULL);
+}
+
+/*
+ * Bring the command interface back after mvf_core_stop() and tell the VF
+ * drivers.  Caller holds the PF's device lock.
+ */
+static int mvf_core_restart(struct mvf_core_dev *core, bool vfs_reset)
+{
+	int ret;
+
+	if (!core->recovering)
+		return 0;
+	ret = mvf_cmd_restart(core);
+	if (ret) {
+		dev_err(mvf_dev(core),
+			"command interface did not come back: %pe\n",
+			ERR_PTR(ret));
+		return ret;
+	}
+	mvf_cmd_resume(core);
+	core->recovering = false;
+	dev_info(mvf_dev(core), "command interface recovered\n");
+	blocking_notifier_call_chain(&core->nh, MVF_CORE_EVENT_PF_RECOVERED,
+				     &vfs_reset);
+	return 0;
+}
+
+static pci_ers_result_t mvf_core_error_detected(struct pci_dev *pdev,
+						pci_channel_state_t state)
+{
+	struct mvf_core_dev *core = pci_get_drvdata(pdev);
+
+	if (state == pci_channel_io_perm_failure) {
+		/* Recovery gave up: nothing comes back; fail what waits. */
+		mvf_core_stop(core, "permanent PCI failure");
+		return PCI_ERS_RESULT_DISCONNECT;
+	}
+	/* Another function's non-fatal error leaves ours alone. */
+	if (state == pci_channel_io_normal && !mvf_core_reported_error(pdev))
+		return PCI_ERS_RESULT_CAN_RECOVER;
+
+	mvf_core_stop(core, state == pci_channel_io_frozen ?
+		      "fatal PCI error" : "uncorrectable PCI error");
+	/*
+	 * Frozen: the link is reset whatever we vote.  Non-fatal: the
+	 * device halted only its command interface, which mmio_enabled()
+	 * resets without touching the VFs.
+	 */
+	return state == pci_channel_io_frozen ? PCI_ERS_RESULT_NEED_RESET :
+						PCI_ERS_RESULT_CAN_RECOVER;
+}
+
+static pci_ers_result_t mvf_core_mmio_enabled(struct pci_dev *pdev)
+{
+	struct mvf_core_dev *core = pci_get_drvdata(pdev);
+
+	/* Registers work again: a reset of the command interface will do. */
+	if (mvf_core_restart(core, false))
+		return PCI_ERS_RESULT_NEED_RESET;
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static pci_ers_result_t mvf_core_slot_reset(struct pci_dev *pdev)
+{
+	struct mvf_core_dev *core = pci_get_drvdata(pdev);
+
+	/*
+	 * The link was reset under everybody.  Config space comes back from
+	 * what probe saved, SR-IOV included, so the VFs reappear (reset);
+	 * their drivers restore them in their own slot_reset().
+	 */
+	mvf_core_stop(core, "link reset");	/* if error_detected() passed */
+	pci_restore_state(pdev);
+	pci_save_state(pdev);
+	pci_set_master(pdev);
+	if (mvf_core_restart(core, false))
+		return PCI_ERS_RESULT_DISCONNECT;
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static void mvf_core_err_resume(struct pci_dev *pdev)
+{
+	struct mvf_core_dev *core = pci_get_drvdata(pdev);
+
+	/* A vote of another driver may have skipped mmio_enabled(). */
+	mvf_core_restart(core, false);
+}
+
+/*
+ * A function or bus reset of the PF (sysfs "reset", a reset of the bus
+ * above): it resets the VFs too, and nobody else tells their drivers.
+ */
+static void mvf_core_reset_prepare(struct pci_dev *pdev)
+{
+	mvf_core_stop(pci_get_drvdata(pdev), "PF reset");
+}
+
+static void mvf_core_reset_done(struct pci_dev *pdev)
+{
+	struct mvf_core_dev *core = pci_get_drvdata(pdev);
+
+	/* The PCI core restored config space, SR-IOV included. */
+	pci_set_master(pdev);
+	mvf_core_restart(core, true);
+}
+
+static const struct pci_error_handlers mvf_core_err_handlers = {
+	.error_detected	= mvf_core_error_detected,
+	.mmio_enabled	= mvf_core_mmio_enabled,
+	.slot_reset	= mvf_core_slot_reset,
+	.resume		= mvf_core_err_resume,
+	.reset_prepare	= mvf_core_reset_prepare,
+	.reset_done	= mvf_core_reset_done,
+};
+
+/*
+ * Reboot or kexec: the device must stop DMA into memory the next kernel
+ * owns.  Nothing is freed; pending commands fail.
+ */
+static void mvf_core_shutdown(struct pci_dev *pdev)
+{
+	struct mvf_core_dev *core = pci_get_drvdata(pdev);
+
+	mvf_cmd_halt(core);
+	writel(MVF_PF_CTRL_RESET, core->bar0 + MVF_PF_REG_CTRL);
+	pci_clear_master(pdev);
+}
+
 static const struct pci_device_id mvf_core_pci_table[] = {
 	{ PCI_DEVICE(MVF_PCI_VENDOR_ID, MVF_PCI_DEVICE_ID_PF) },
 	{ }
@@ -399,6 +570,8 @@ static struct pci_driver mvf_core_driver = {
 	.probe = mvf_core_probe,
 	.remove = mvf_core_remove,
 	.sriov_configure = mvf_sriov_configure,
+	.shutdown = mvf_core_shutdown,
+	.err_handler = &mvf_core_err_handlers,
 };
 
 static int __init mvf_core_init(void)

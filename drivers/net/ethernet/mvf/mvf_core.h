@@ -59,7 +59,7 @@ struct mvf_cmdq {
 	unsigned int log_size;
 	struct mvf_cmd_slot *slots;
 	/*
-	 * Protects pi, token, dead, async_pending and every slot, and orders
+	 * Protects pi, token, dead, halted, async_pending and every slot, and orders
 	 * the doorbell writes.  Taken from process context only (callers, the
 	 * event queue thread, the watchdog); nothing sleeps while holding it.
 	 */
@@ -67,6 +67,7 @@ struct mvf_cmdq {
 	u16 pi;				/* free running producer index */
 	u16 token;
 	bool dead;			/* no more posting: PF teardown */
+	bool halted;			/* no posting: PF error or reset */
 	unsigned int async_pending;	/* async commands that can time out */
 	wait_queue_head_t slot_wq;	/* woken when a slot becomes free */
 	struct delayed_work watchdog;	/* times out async commands */
@@ -136,6 +137,12 @@ struct mvf_core_dev {
 	struct dentry *dbg_dir;		/* the PF's debugfs directory */
 
 	struct blocking_notifier_head nh;	/* MVF_CORE_EVENT_* */
+	/*
+	 * The command interface is stopped for an error or a reset of the
+	 * PF (main.c).  Written under the PF's device lock only: the PCI
+	 * core holds it across every error and reset callback.
+	 */
+	bool recovering;
 };
 
 static inline struct device *mvf_dev(const struct mvf_core_dev *core)
@@ -147,6 +154,9 @@ static inline struct device *mvf_dev(const struct mvf_core_dev *core)
 int mvf_cmd_init(struct mvf_core_dev *core);
 void mvf_cmd_shutdown(struct mvf_core_dev *core);
 void mvf_cmd_cleanup(struct mvf_core_dev *core);
+void mvf_cmd_halt(struct mvf_core_dev *core);
+int mvf_cmd_restart(struct mvf_core_dev *core);
+void mvf_cmd_resume(struct mvf_core_dev *core);
 int mvf_cmd_exec_pf(struct mvf_core_dev *core, struct mvf_cmd *cmd);
 
 /* img.c */
