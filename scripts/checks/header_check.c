@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <linux/mvf/mvf_if.h>
+#include <linux/mvf/mvf_vfio_uapi.h>
 
 #define SIZE(t, n) _Static_assert(sizeof(struct t) == (n), #t " size")
 #define OFF(t, f, n) _Static_assert(offsetof(struct t, f) == (n), #t "." #f)
@@ -57,3 +58,9 @@ int main(void)
 {
 	return 0;
 }
+
+/* The MVF interrupt indexes follow vfio-pci's own. */
+_Static_assert((int)MVF_VFIO_PCI_NONFATAL_ERR_IRQ_INDEX == (int)VFIO_PCI_NUM_IRQS,
+	       "first MVF irq index");
+_Static_assert((int)MVF_VFIO_PCI_NUM_IRQS == (int)VFIO_PCI_NUM_IRQS + 2,
+	       "MVF irq indexes");

@@ -8,6 +8,7 @@
 #include <linux/pci.h>
 
 #include <linux/mvf/mvf_if.h>
+#include <linux/mvf/mvf_vfio_uapi.h>
 
 #include "mvf_vfio.h"
 
@@ -16,10 +17,22 @@ static int mvf_cmds_core_event(struct notifier_block *nb, unsigned long event,
 {
 	struct mvf_vfio_dev *mvdev = container_of(nb, struct mvf_vfio_dev, nb);
 
-	if (event != MVF_CORE_EVENT_SRIOV_DISABLE)
+	switch (event) {
+	case MVF_CORE_EVENT_SRIOV_DISABLE:
+		mvf_lm_pf_gone(mvdev);
+		return NOTIFY_OK;
+	case MVF_CORE_EVENT_PF_ERROR:
+		mvf_lm_pf_error(mvdev);
+		return NOTIFY_OK;
+	case MVF_CORE_EVENT_PF_RECOVERED:
+		mvf_lm_pf_recovered(mvdev, *(bool *)data);
+		return NOTIFY_OK;
+	case MVF_CORE_EVENT_LINK_CHANGE:
+		mvf_events_signal(mvdev, MVF_VFIO_PCI_LINK_IRQ_INDEX);
+		return NOTIFY_OK;
+	default:
 		return NOTIFY_DONE;
-	mvf_lm_pf_gone(mvdev);
-	return NOTIFY_OK;
+	}
 }
 
 /**

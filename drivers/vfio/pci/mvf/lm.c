@@ -325,6 +325,11 @@ mvf_lm_set_state(struct vfio_device *vdev, enum vfio_device_mig_state new_state)
 		res = ERR_PTR(-EINVAL);
 		goto out_unlock;
 	}
+	/* Error recovery under way: no command may reach the device. */
+	if (mvdev->blocked && mvdev->mig_state != new_state) {
+		res = ERR_PTR(-EIO);
+		goto out_unlock;
+	}
 
 	while (mvdev->mig_state != new_state) {
 		ret = vfio_mig_get_next_state(vdev, mvdev->mig_state, new_state,
@@ -390,6 +395,8 @@ static int mvf_lm_get_data_size(struct vfio_device *vdev,
 	mutex_lock(&mvdev->state_mutex);
 	if (mvdev->pf_gone)
 		ret = -ENODEV;
+	else if (mvdev->blocked)
+		ret = -EIO;
 	else if (mvdev->save_file)
 		ret = mvf_save_pending(mvdev->save_file, &size);
 	else
@@ -455,9 +462,6 @@ again:
  */
 void mvf_lm_reset_done(struct mvf_vfio_dev *mvdev)
 {
-	if (!mvdev->migrate_cap)
-		return;
-
 	spin_lock(&mvdev->reset_lock);
 	mvdev->deferred_reset = true;
 	if (!mutex_trylock(&mvdev->state_mutex)) {
@@ -496,6 +500,7 @@ void mvf_lm_open(struct mvf_vfio_dev *mvdev)
 {
 	mutex_lock(&mvdev->state_mutex);
 	mvdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	mvdev->is_open = true;
 	mvf_state_mutex_unlock(mvdev);
 }
 
@@ -510,7 +515,8 @@ void mvf_lm_close(struct mvf_vfio_dev *mvdev)
 {
 	mutex_lock(&mvdev->state_mutex);
 	mvf_lm_end_files(mvdev);
-	if (mvdev->mig_state != VFIO_DEVICE_STATE_RUNNING && !mvdev->pf_gone) {
+	if (mvdev->migrate_cap && !mvdev->pf_gone && !mvdev->blocked &&
+	    mvdev->mig_state != VFIO_DEVICE_STATE_RUNNING) {
 		if (mvf_cmds_resume(mvdev, MVF_SUSPEND_RESPONDER) ||
 		    mvf_cmds_resume(mvdev, MVF_SUSPEND_INITIATOR))
 			dev_dbg(mvf_vfio_dev(mvdev),
@@ -519,6 +525,7 @@ void mvf_lm_close(struct mvf_vfio_dev *mvdev)
 	/* The reset that follows gives the BARs back too; not to rely on it: */
 	mvf_bars_restore(mvdev);
 	mvdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	mvdev->is_open = false;
 	mvf_state_mutex_unlock(mvdev);
 }
 
@@ -539,4 +546,178 @@ void mvf_lm_pf_gone(struct mvf_vfio_dev *mvdev)
 	mvdev->mig_state = VFIO_DEVICE_STATE_ERROR;
 	mvf_state_mutex_unlock(mvdev);
 	dev_dbg(mvf_vfio_dev(mvdev), "PF disables SR-IOV: migration ended\n");
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors of the VF and of its PF                                      */
+/* ------------------------------------------------------------------ */
+
+/* The states in which the function runs and its BARs are the user's. */
+static bool mvf_lm_bars_open(enum vfio_device_mig_state state)
+{
+	switch (state) {
+	case VFIO_DEVICE_STATE_RUNNING:
+	case VFIO_DEVICE_STATE_RUNNING_P2P:
+	case VFIO_DEVICE_STATE_PRE_COPY:
+	case VFIO_DEVICE_STATE_PRE_COPY_P2P:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * An error cut a migration: the data files fail with -EIO and the state is
+ * ERROR (BARs revoked) until a reset.  A VF that is not migrating (RUNNING,
+ * no file) keeps its state.  Returns true if a migration was cut.
+ */
+static bool mvf_lm_cut(struct mvf_vfio_dev *mvdev, const char *why)
+{
+	if (!mvdev->save_file && !mvdev->resume_file &&
+	    mvdev->mig_state == VFIO_DEVICE_STATE_RUNNING)
+		return false;
+	if (mvdev->save_file) {
+		mvf_migf_abort(mvdev->save_file, -EIO);
+		fput(mvdev->save_file->filp);
+		mvdev->save_file = NULL;
+	}
+	if (mvdev->resume_file) {
+		mvf_migf_abort(mvdev->resume_file, -EIO);
+		fput(mvdev->resume_file->filp);
+		mvdev->resume_file = NULL;
+	}
+	mvf_bars_revoke(mvdev);
+	if (mvdev->mig_state != VFIO_DEVICE_STATE_ERROR)
+		dev_warn(mvf_vfio_dev(mvdev),
+			 "%s: migration state %s -> ERROR until reset\n", why,
+			 mvf_state_name(mvdev->mig_state));
+	mvdev->mig_state = VFIO_DEVICE_STATE_ERROR;
+	return true;
+}
+
+/**
+ * mvf_lm_error_detected() - AER recovery of the VF begins
+ * @mvdev: VF device
+ * @fatal: the link is being reset
+ *
+ * Until mvf_lm_error_resume() no migration command goes out and user
+ * access to the BARs is revoked; a migration in flight is cut (ERROR).
+ */
+void mvf_lm_error_detected(struct mvf_vfio_dev *mvdev, bool fatal)
+{
+	mutex_lock(&mvdev->state_mutex);
+	mvdev->blocked |= MVF_BLOCK_AER;
+	mvf_lm_cut(mvdev, fatal ? "fatal PCI error" :
+		   "uncorrectable PCI error");
+	if (mvdev->is_open)
+		mvf_bars_revoke(mvdev);
+	mvf_state_mutex_unlock(mvdev);
+}
+
+/**
+ * mvf_lm_mark_failed() - an error the user could not be told of
+ * @mvdev: VF device, open, without an eventfd for the error
+ *
+ * The VF goes to ERROR, its BARs revoked, until the user resets it: the
+ * failed accesses are how it learns.
+ */
+void mvf_lm_mark_failed(struct mvf_vfio_dev *mvdev)
+{
+	mutex_lock(&mvdev->state_mutex);
+	if (mvdev->is_open && !mvf_lm_cut(mvdev, "unreported PCI error")) {
+		mvf_bars_revoke(mvdev);
+		dev_warn(mvf_vfio_dev(mvdev),
+			 "PCI error and no eventfd to report it: the VF is failed until reset\n");
+		mvdev->mig_state = VFIO_DEVICE_STATE_ERROR;
+	}
+	mvf_state_mutex_unlock(mvdev);
+}
+
+/*
+ * The function was reset behind vfio's back (link reset, reset of the PF):
+ * what the reset_done() path does, but a state an error made ERROR stays
+ * so until the user resets the VF itself.
+ */
+static void mvf_lm_was_reset(struct mvf_vfio_dev *mvdev)
+{
+	mvf_lm_end_files(mvdev);
+	if (mvdev->mig_state != VFIO_DEVICE_STATE_ERROR)
+		mvdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
+}
+
+/**
+ * mvf_lm_slot_reset() - AER recovery reset the link, the VF with it
+ * @mvdev: VF device
+ */
+void mvf_lm_slot_reset(struct mvf_vfio_dev *mvdev)
+{
+	mutex_lock(&mvdev->state_mutex);
+	mvf_lm_was_reset(mvdev);
+	mvf_state_mutex_unlock(mvdev);
+}
+
+/**
+ * mvf_lm_error_resume() - AER recovery is over
+ * @mvdev: VF device
+ *
+ * The BARs come back unless the state keeps them revoked (ERROR, or a
+ * frozen state the error left alone).
+ */
+void mvf_lm_error_resume(struct mvf_vfio_dev *mvdev)
+{
+	mutex_lock(&mvdev->state_mutex);
+	mvdev->blocked &= ~MVF_BLOCK_AER;
+	if (mvdev->is_open && mvf_lm_bars_open(mvdev->mig_state))
+		mvf_bars_restore(mvdev);
+	mvf_state_mutex_unlock(mvdev);
+}
+
+/**
+ * mvf_lm_pf_error() - the PF's command interface stopped (error or reset)
+ * @mvdev: VF device
+ *
+ * Migration commands fail until mvf_lm_pf_recovered(); a migration in
+ * flight is cut.  The user hears of it as of a non-fatal error.
+ */
+void mvf_lm_pf_error(struct mvf_vfio_dev *mvdev)
+{
+	bool open;
+
+	mutex_lock(&mvdev->state_mutex);
+	mvdev->blocked |= MVF_BLOCK_PF;
+	mvf_lm_cut(mvdev, "PF error or reset");
+	open = mvdev->is_open;
+	mvf_state_mutex_unlock(mvdev);
+	if (open)
+		mvf_events_report_error(mvdev, false);
+}
+
+/**
+ * mvf_lm_pf_recovered() - the PF's command interface works again
+ * @mvdev: VF device
+ * @vf_reset: the VF was reset with the PF, and nobody else handles it
+ */
+void mvf_lm_pf_recovered(struct mvf_vfio_dev *mvdev, bool vf_reset)
+{
+	struct pci_dev *pdev = mvdev->core_device.pdev;
+	bool open;
+
+	if (vf_reset) {
+		/* Config space was lost: what the VF had, MSI-X included. */
+		pci_restore_state(pdev);
+		pci_save_state(pdev);
+	}
+	mutex_lock(&mvdev->state_mutex);
+	mvdev->blocked &= ~MVF_BLOCK_PF;
+	if (vf_reset) {
+		mvf_lm_was_reset(mvdev);
+		if (mvdev->is_open && mvf_lm_bars_open(mvdev->mig_state) &&
+		    !mvdev->blocked)
+			mvf_bars_reset(mvdev);
+	}
+	open = mvdev->is_open;
+	mvf_state_mutex_unlock(mvdev);
+	/* The device state the user had is gone: that is an error to it. */
+	if (vf_reset && open)
+		mvf_events_report_error(mvdev, true);
 }

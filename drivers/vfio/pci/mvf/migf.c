@@ -57,22 +57,25 @@ static void mvf_migf_put(struct mvf_migf *migf)
 	kref_put(&migf->ref, mvf_migf_free);
 }
 
-/**
- * mvf_migf_end() - end a data file
- * @migf: the file
- *
- * The device left the data state (or was reset, closed, or lost its PF).
- * Later I/O fails with -ENODEV and the chunks are freed; commands still in
+/*
+ * Stop a data file for good: the file goes to @state (ERROR only if it was
+ * still open, with @err) and the chunks are freed; commands still in
  * flight keep their buffers alive through the core until the device is
  * done.  Takes no sleeping lock, so it is safe from the PCI reset path.
  */
-void mvf_migf_end(struct mvf_migf *migf)
+static void mvf_migf_stop(struct mvf_migf *migf, enum mvf_migf_state state,
+			  int err)
 {
 	struct mvf_img_buf *bufs[MVF_MIGF_CHUNKS];
 	unsigned int i;
 
 	spin_lock(&migf->state_lock);
-	migf->state = MVF_MIGF_ENDED;
+	if (state == MVF_MIGF_ENDED) {
+		migf->state = MVF_MIGF_ENDED;
+	} else if (migf->state == MVF_MIGF_OPEN) {
+		migf->state = MVF_MIGF_ERROR;
+		migf->err = err;
+	}
 	for (i = 0; i < MVF_MIGF_CHUNKS; i++) {
 		bufs[i] = migf->chunks[i].buf;
 		migf->chunks[i].buf = NULL;
@@ -81,6 +84,31 @@ void mvf_migf_end(struct mvf_migf *migf)
 	wake_up_all(&migf->wq);
 	for (i = 0; i < MVF_MIGF_CHUNKS; i++)
 		mvf_img_buf_put(bufs[i]);
+}
+
+/**
+ * mvf_migf_end() - end a data file
+ * @migf: the file
+ *
+ * The device left the data state (or was reset, closed, or lost its PF).
+ * Later I/O fails with -ENODEV.  Safe from the PCI reset path.
+ */
+void mvf_migf_end(struct mvf_migf *migf)
+{
+	mvf_migf_stop(migf, MVF_MIGF_ENDED, 0);
+}
+
+/**
+ * mvf_migf_abort() - end a data file that an error broke
+ * @migf: the file
+ * @err: what the arc that ends it will return
+ *
+ * Like mvf_migf_end(), but later I/O fails with -EIO: the stream did not
+ * end, it was cut.
+ */
+void mvf_migf_abort(struct mvf_migf *migf, int err)
+{
+	mvf_migf_stop(migf, MVF_MIGF_ERROR, err);
 }
 
 /* The stream is broken: @err for the arc that ends it, EIO for I/O. */

@@ -152,7 +152,23 @@ struct mvf_vfio_dev {
 	/* Protects deferred_reset; see mvf_state_mutex_unlock(). */
 	spinlock_t reset_lock;
 	bool deferred_reset;
+	/*
+	 * Why no migration command may go to the device now (MVF_BLOCK_*):
+	 * arcs fail with -EIO and change nothing.  state_mutex.
+	 */
+	unsigned int blocked;
+	bool is_open;			/* a user has the device; state_mutex */
+	/*
+	 * Protects the user's eventfds of the device-specific interrupt
+	 * indexes (events.c); signalled from any process context.
+	 */
+	spinlock_t trig_lock;
+	struct eventfd_ctx *nonfatal_trigger;
+	struct eventfd_ctx *link_trigger;
 };
+
+#define MVF_BLOCK_AER		BIT(0)	/* AER recovery of the VF under way */
+#define MVF_BLOCK_PF		BIT(1)	/* the PF's command interface is down */
 
 static inline struct mvf_vfio_dev *
 mvf_vfio_from_vdev(struct vfio_device *vdev)
@@ -168,6 +184,14 @@ static inline struct device *mvf_vfio_dev(struct mvf_vfio_dev *mvdev)
 /* vfio_dev.c */
 const struct vfio_device_ops *mvf_vfio_ops(void);
 
+/* events.c */
+void mvf_events_init(struct mvf_vfio_dev *mvdev);
+void mvf_events_release(struct mvf_vfio_dev *mvdev);
+bool mvf_events_signal(struct mvf_vfio_dev *mvdev, unsigned int index);
+bool mvf_events_report_error(struct mvf_vfio_dev *mvdev, bool fatal);
+long mvf_events_ioctl(struct vfio_device *vdev, unsigned int cmd,
+		      unsigned long arg);
+
 /* migf.c */
 struct file *mvf_save_open(struct mvf_vfio_dev *mvdev, bool precopy,
 			   struct mvf_migf **migfp);
@@ -177,6 +201,7 @@ void mvf_save_set_precopy(struct mvf_migf *migf, bool precopy);
 int mvf_save_pending(struct mvf_migf *migf, u64 *bytes);
 int mvf_resume_finish(struct mvf_migf *migf);
 void mvf_migf_end(struct mvf_migf *migf);
+void mvf_migf_abort(struct mvf_migf *migf, int err);
 
 /* lm.c */
 void mvf_lm_init(struct mvf_vfio_dev *mvdev);
@@ -185,6 +210,12 @@ void mvf_lm_open(struct mvf_vfio_dev *mvdev);
 void mvf_lm_close(struct mvf_vfio_dev *mvdev);
 void mvf_lm_reset_done(struct mvf_vfio_dev *mvdev);
 void mvf_lm_pf_gone(struct mvf_vfio_dev *mvdev);
+void mvf_lm_error_detected(struct mvf_vfio_dev *mvdev, bool fatal);
+void mvf_lm_mark_failed(struct mvf_vfio_dev *mvdev);
+void mvf_lm_slot_reset(struct mvf_vfio_dev *mvdev);
+void mvf_lm_error_resume(struct mvf_vfio_dev *mvdev);
+void mvf_lm_pf_error(struct mvf_vfio_dev *mvdev);
+void mvf_lm_pf_recovered(struct mvf_vfio_dev *mvdev, bool vf_reset);
 void mvf_state_mutex_unlock(struct mvf_vfio_dev *mvdev);
 extern const struct vfio_migration_ops mvf_lm_ops;
 

@@ -56,12 +56,54 @@ static void mvf_vfio_remove(struct pci_dev *pdev)
 	vfio_put_device(&mvdev->core_device.vdev);
 }
 
+/*
+ * AER recovery, on every function under the port whichever reported.
+ * Between error_detected() and resume() no migration command goes to the
+ * device and user access to the BARs is revoked; a migration in flight is
+ * cut (data files fail, state ERROR until VFIO_DEVICE_RESET).  The user
+ * hears of a fatal error on vfio's error eventfd, of a non-fatal one on
+ * MVF_VFIO_PCI_NONFATAL_ERR_IRQ_INDEX (or the error eventfd without it).
+ */
 static pci_ers_result_t mvf_vfio_error_detected(struct pci_dev *pdev,
 						pci_channel_state_t state)
 {
-	dev_warn(&pdev->dev, "PCI error detected (channel state %d)\n", state);
-	/* Signals the user's error eventfd. */
-	return vfio_pci_core_aer_err_detected(pdev, state);
+	struct mvf_vfio_dev *mvdev = mvf_vfio_drvdata(pdev);
+	bool fatal = state != pci_channel_io_normal;
+
+	/* Another function's non-fatal error leaves this one alone. */
+	if (!fatal && !mvf_core_reported_error(pdev))
+		return PCI_ERS_RESULT_CAN_RECOVER;
+
+	dev_warn(&pdev->dev, "%s PCI error: VF blocked until recovered\n",
+		 state == pci_channel_io_perm_failure ? "permanent" :
+		 fatal ? "fatal" : "non-fatal");
+	mvf_lm_error_detected(mvdev, fatal);
+	if (!mvf_events_report_error(mvdev, fatal))
+		mvf_lm_mark_failed(mvdev);
+
+	if (state == pci_channel_io_perm_failure)
+		return PCI_ERS_RESULT_DISCONNECT;
+	return fatal ? PCI_ERS_RESULT_NEED_RESET : PCI_ERS_RESULT_CAN_RECOVER;
+}
+
+static pci_ers_result_t mvf_vfio_mmio_enabled(struct pci_dev *pdev)
+{
+	/* The function went on; its user decides what to do about it. */
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static pci_ers_result_t mvf_vfio_slot_reset(struct pci_dev *pdev)
+{
+	/* The link reset took config space: give the VF what it had. */
+	pci_restore_state(pdev);
+	pci_save_state(pdev);
+	mvf_lm_slot_reset(mvf_vfio_drvdata(pdev));
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static void mvf_vfio_resume(struct pci_dev *pdev)
+{
+	mvf_lm_error_resume(mvf_vfio_drvdata(pdev));
 }
 
 static void mvf_vfio_reset_done(struct pci_dev *pdev)
@@ -71,6 +113,9 @@ static void mvf_vfio_reset_done(struct pci_dev *pdev)
 
 static const struct pci_error_handlers mvf_vfio_err_handlers = {
 	.error_detected = mvf_vfio_error_detected,
+	.mmio_enabled = mvf_vfio_mmio_enabled,
+	.slot_reset = mvf_vfio_slot_reset,
+	.resume = mvf_vfio_resume,
 	.reset_done = mvf_vfio_reset_done,
 };
 

@@ -26,6 +26,7 @@ static int mvf_vfio_init_dev(struct vfio_device *vdev)
 		return ret;
 
 	mvf_lm_init(mvdev);
+	mvf_events_init(mvdev);
 	mvf_cmds_attach(mvdev);
 	if (mvdev->migrate_cap) {
 		vdev->migration_flags = VFIO_MIGRATION_STOP_COPY;
@@ -63,9 +64,7 @@ static int mvf_vfio_open_device(struct vfio_device *vdev)
 	if (ret)
 		goto err_close;
 	mvf_bars_open(mvdev);
-
-	if (mvdev->migrate_cap)
-		mvf_lm_open(mvdev);
+	mvf_lm_open(mvdev);
 	vfio_pci_core_finish_enable(&mvdev->core_device);
 	return 0;
 
@@ -79,8 +78,8 @@ static void mvf_vfio_close_device(struct vfio_device *vdev)
 {
 	struct mvf_vfio_dev *mvdev = mvf_vfio_from_vdev(vdev);
 
-	if (mvdev->migrate_cap)
-		mvf_lm_close(mvdev);
+	mvf_lm_close(mvdev);
+	mvf_events_release(mvdev);
 	vfio_pci_core_close_device(vdev);
 	if (mvdev->mdev)
 		mvf_core_vf_close(mvdev->mdev, mvdev->vhca_id);
@@ -92,7 +91,7 @@ static const struct vfio_device_ops mvf_vfio_device_ops = {
 	.release	= mvf_vfio_release_dev,
 	.open_device	= mvf_vfio_open_device,
 	.close_device	= mvf_vfio_close_device,
-	.ioctl		= vfio_pci_core_ioctl,
+	.ioctl		= mvf_events_ioctl,
 #ifndef MVF_NO_REGION_INFO_CAPS
 	.get_region_info_caps = vfio_pci_ioctl_get_region_info,
 #endif
