@@ -359,11 +359,11 @@ mvf_lm_set_state(struct vfio_device *vdev, enum vfio_device_mig_state new_state)
 				/* Nobody touches a VF in ERROR. */
 				mvf_bars_revoke(mvdev);
 			}
-			dev_err(dev, "migration arc %s -> %s failed: %pe; the state is %s%s\n",
-				mvf_state_name(mvdev->mig_state),
-				mvf_state_name(next), res, mvf_state_name(now),
-				now == VFIO_DEVICE_STATE_ERROR ?
-				" until reset" : "");
+			dev_err_ratelimited(dev, "migration arc %s -> %s failed: %pe; the state is %s%s\n",
+					    mvf_state_name(mvdev->mig_state),
+					    mvf_state_name(next), res, mvf_state_name(now),
+					    now == VFIO_DEVICE_STATE_ERROR ?
+					    " until reset" : "");
 			mvdev->mig_state = now;
 			break;
 		}

@@ -606,18 +606,18 @@ static int mvf_resume_rec_begin(struct mvf_migf *migf)
 
 	migf->rec_tag = le16_to_cpu(h->tag);
 	if (migf->rec_end) {
-		dev_err(migf->dev, "resume data after the END record\n");
+		dev_err_ratelimited(migf->dev, "resume data after the END record\n");
 		return -EINVAL;
 	}
 	if (!migf->ident_ok && migf->rec_tag != MVF_REC_IDENT) {
-		dev_err(migf->dev, "resume data does not start with an MVF stream (first record tag %#x)\n",
-			migf->rec_tag);
+		dev_err_ratelimited(migf->dev, "resume data does not start with an MVF stream (first record tag %#x)\n",
+				    migf->rec_tag);
 		return -EINVAL;
 	}
 	if (len > MVF_REC_MAX_SIZE - MVF_REC_HDR_SIZE) {
-		dev_err(migf->dev, "record %#x of %llu bytes: an MVF device writes %lu at most\n",
-			migf->rec_tag, len,
-			(unsigned long)(MVF_REC_MAX_SIZE - MVF_REC_HDR_SIZE));
+		dev_err_ratelimited(migf->dev, "record %#x of %llu bytes: an MVF device writes %lu at most\n",
+				    migf->rec_tag, len,
+				    (unsigned long)(MVF_REC_MAX_SIZE - MVF_REC_HDR_SIZE));
 		return -EINVAL;
 	}
 	migf->rec_len = len;
@@ -661,29 +661,29 @@ static int mvf_resume_check_ident(struct mvf_migf *migf,
 	u32 ifv = le32_to_cpu(id->if_version);
 
 	if (le32_to_cpu(id->magic) != MVF_STREAM_MAGIC) {
-		dev_err(migf->dev, "resume data is not an MVF stream (magic 0x%08x)\n",
-			le32_to_cpu(id->magic));
+		dev_err_ratelimited(migf->dev, "resume data is not an MVF stream (magic 0x%08x)\n",
+				    le32_to_cpu(id->magic));
 	} else if (le16_to_cpu(id->version_major) != MVF_STREAM_VERSION_MAJOR) {
-		dev_err(migf->dev, "stream version %u.%u: this VF takes version %u.x\n",
-			le16_to_cpu(id->version_major),
-			le16_to_cpu(id->version_minor),
-			MVF_STREAM_VERSION_MAJOR);
+		dev_err_ratelimited(migf->dev, "stream version %u.%u: this VF takes version %u.x\n",
+				    le16_to_cpu(id->version_major),
+				    le16_to_cpu(id->version_minor),
+				    MVF_STREAM_VERSION_MAJOR);
 	} else if (le16_to_cpu(id->vendor_id) != MVF_PCI_VENDOR_ID ||
 		   le16_to_cpu(id->device_id) != MVF_PCI_DEVICE_ID_VF) {
-		dev_err(migf->dev, "stream of a %04x:%04x device, not of an MVF VF\n",
-			le16_to_cpu(id->vendor_id), le16_to_cpu(id->device_id));
+		dev_err_ratelimited(migf->dev, "stream of a %04x:%04x device, not of an MVF VF\n",
+				    le16_to_cpu(id->vendor_id), le16_to_cpu(id->device_id));
 	} else if (ifv >> 16 != MVF_IF_VERSION_MAJOR) {
-		dev_err(migf->dev, "stream of device interface %u.%u: this VF speaks %u.x\n",
-			ifv >> 16, ifv & 0xffff, MVF_IF_VERSION_MAJOR);
+		dev_err_ratelimited(migf->dev, "stream of device interface %u.%u: this VF speaks %u.x\n",
+				    ifv >> 16, ifv & 0xffff, MVF_IF_VERSION_MAJOR);
 	} else if (le32_to_cpu(id->caps) & ~caps) {
-		dev_err(migf->dev, "stream needs device caps %#x: this VF has %#x\n",
-			le32_to_cpu(id->caps), caps);
+		dev_err_ratelimited(migf->dev, "stream needs device caps %#x: this VF has %#x\n",
+				    le32_to_cpu(id->caps), caps);
 	} else if (le32_to_cpu(id->page_size) != MVF_DEVMEM_PAGE_SIZE) {
-		dev_err(migf->dev, "stream of %u byte pages: this VF uses %u\n",
-			le32_to_cpu(id->page_size), MVF_DEVMEM_PAGE_SIZE);
+		dev_err_ratelimited(migf->dev, "stream of %u byte pages: this VF uses %u\n",
+				    le32_to_cpu(id->page_size), MVF_DEVMEM_PAGE_SIZE);
 	} else if (le64_to_cpu(id->devmem_size) != devmem) {
-		dev_err(migf->dev, "stream of a VF with %llu bytes of device memory: this VF has %llu\n",
-			le64_to_cpu(id->devmem_size), devmem);
+		dev_err_ratelimited(migf->dev, "stream of a VF with %llu bytes of device memory: this VF has %llu\n",
+				    le64_to_cpu(id->devmem_size), devmem);
 	} else {
 		return 0;
 	}
@@ -713,8 +713,8 @@ static int mvf_resume_rec_done(struct mvf_migf *migf)
 			break;
 		if (migf->rec_len < (migf->rec_tag == MVF_REC_IDENT ?
 				     sizeof(p.ident) : sizeof(p.size))) {
-			dev_err(migf->dev, "record %#x too short: %llu bytes\n",
-				migf->rec_tag, migf->rec_len);
+			dev_err_ratelimited(migf->dev, "record %#x too short: %llu bytes\n",
+					    migf->rec_tag, migf->rec_len);
 			return -EINVAL;
 		}
 		state = mvf_chunk_get_buf(migf, c, &buf);
@@ -885,11 +885,11 @@ int mvf_resume_finish(struct mvf_migf *migf)
 	spin_unlock(&migf->state_lock);
 	/* a broken stream: wait for the LOADs, then say why below */
 	if (open && !migf->stream_bytes) {
-		dev_err(migf->dev, "no resume data written\n");
+		dev_err_ratelimited(migf->dev, "no resume data written\n");
 		ret = -ENODATA;
 	} else if (open && !migf->rec_end) {
-		dev_err(migf->dev, "resume data ends after %llu bytes without an END record\n",
-			migf->stream_bytes);
+		dev_err_ratelimited(migf->dev, "resume data ends after %llu bytes without an END record\n",
+				    migf->stream_bytes);
 		ret = -EINVAL;
 	}
 	if (ret)
@@ -910,7 +910,7 @@ int mvf_resume_finish(struct mvf_migf *migf)
 		ret = -EIO;
 	spin_unlock(&migf->state_lock);
 	if (ret == -EIO && !migf->err)
-		dev_err(migf->dev, "the device did not take the END record\n");
+		dev_err_ratelimited(migf->dev, "the device did not take the END record\n");
 out_unlock:
 	mutex_unlock(&migf->io_lock);
 	return ret;
