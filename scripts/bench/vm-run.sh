@@ -113,7 +113,7 @@ qemu_args=(
 	-fsdev "local,id=out,path=$out,security_model=none"
 	-device virtio-9p-pci,fsdev=out,mount_tag=mvfout
 	-kernel "$kdir/arch/x86/boot/bzImage"
-	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on panic=-1 oops=panic quiet loglevel=4 mvf.job=/tmp/out/job-run.sh mvf.keep=$MVF_ROOT,$MVF_CACHE"
+	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on no_timer_check panic=-1 oops=panic quiet loglevel=4 mvf.job=/tmp/out/job-run.sh mvf.keep=$MVF_ROOT,$MVF_CACHE"
 	-serial stdio -display none -no-reboot
 	-d guest_errors,unimp -D "$out/qemu.log"
 )
