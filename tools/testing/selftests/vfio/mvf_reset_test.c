@@ -10,7 +10,17 @@
  * must be as after FLR (device memory, counters, scratch, queue registers
  * zero: include/linux/mvf/mvf_if.h and the device model's FLR), old work
  * must never complete, and the VF must work and migrate again.
+ *
+ * Last, the deferred reset: a reset that arrives while an arc holds the
+ * state machine, stuck behind a data fd writer, must return at once.
  */
+#include <poll.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
+
 #include "kselftest_harness.h"
 #include "mvf_test.h"
 
@@ -94,6 +104,8 @@ static void reset_in(struct __test_metadata *_metadata,
 		mvf_qp_ring_sq(&self->qp);
 		break;
 	case VFIO_DEVICE_STATE_STOP_COPY:
+	case VFIO_DEVICE_STATE_PRE_COPY:
+	case VFIO_DEVICE_STATE_PRE_COPY_P2P:
 		ASSERT_LE(0, fd);
 		n = read(fd, buf, sizeof(buf));
 		ASSERT_EQ(sizeof(buf), n) TH_LOG("partial read of the stream: %zd (%s)",
@@ -112,7 +124,7 @@ static void reset_in(struct __test_metadata *_metadata,
 	/* the old session is over */
 	if (fd >= 0) {
 		errno = 0;
-		if (state == VFIO_DEVICE_STATE_STOP_COPY)
+		if (state != VFIO_DEVICE_STATE_RESUMING)
 			n = read(fd, buf, sizeof(buf));
 		else
 			n = write(fd, img, PART);
@@ -182,6 +194,212 @@ TEST_F_TIMEOUT(reset, in_stop_copy_partly_read, MVF_T_SHORT)
 TEST_F_TIMEOUT(reset, in_resuming_partly_written, MVF_T_SHORT)
 {
 	reset_in(_metadata, self, VFIO_DEVICE_STATE_RESUMING);
+}
+
+TEST_F_TIMEOUT(reset, in_pre_copy_partly_read, MVF_T_SHORT)
+{
+	reset_in(_metadata, self, VFIO_DEVICE_STATE_PRE_COPY);
+}
+
+TEST_F_TIMEOUT(reset, in_pre_copy_p2p_partly_read, MVF_T_SHORT)
+{
+	reset_in(_metadata, self, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+}
+
+/*
+ * The deferred reset.  A writer of the resume file sits in a page fault
+ * on a userfaultfd page, holding the file; RESUMING -> STOP waits behind
+ * it, holding the state machine.  A reset now must not wait for either
+ * (vfio holds its memory_lock across reset_done(), and a holder of the
+ * state machine may wait on the mm): it must return at once and leave the
+ * reset to the state machine's holder, which runs it on the way out.
+ */
+struct stuck {
+	struct mvf_vf *vf;
+	int fd;
+	void *src;
+	size_t len;
+	ssize_t wrote;
+	int werr;
+	int arc;
+	int reset;
+	volatile int arc_done;
+	volatile int reset_done;
+};
+
+static void *stuck_writer(void *arg)
+{
+	struct stuck *st = arg;
+
+	st->wrote = write(st->fd, st->src, st->len);
+	st->werr = errno;
+	return NULL;
+}
+
+static void *stuck_arc(void *arg)
+{
+	struct stuck *st = arg;
+
+	st->arc = vfio_mig_set_state(st->vf->vdev, VFIO_DEVICE_STATE_STOP,
+				     NULL);
+	st->arc_done = 1;
+	return NULL;
+}
+
+static void *stuck_reset(void *arg)
+{
+	struct stuck *st = arg;
+
+	st->reset = vfio_dev_reset(st->vf->vdev);
+	st->reset_done = 1;
+	return NULL;
+}
+
+/* Wait until thread @tid sleeps uninterruptibly (a mutex, a fault). */
+static bool wait_blocked(pid_t tid, int ms)
+{
+	char path[64], buf[256], *p;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	for (; ms > 0; ms -= 10) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return false;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			p = strrchr(buf, ')');
+			if (p && p[1] == ' ' && p[2] == 'D')
+				return true;
+		}
+		usleep(10000);
+	}
+	return false;
+}
+
+struct tid_arg {
+	void *(*fn)(void *);
+	void *arg;
+	volatile pid_t tid;
+};
+
+static void *with_tid(void *arg)
+{
+	struct tid_arg *t = arg;
+
+	t->tid = gettid();
+	return t->fn(t->arg);
+}
+
+static int wait_flag(volatile int *flag, int ms)
+{
+	for (; ms > 0 && !*flag; ms -= 10)
+		usleep(10000);
+	return *flag;
+}
+
+TEST_F_TIMEOUT(reset, deferred_while_resuming_stop_is_stuck, MVF_T_SHORT)
+{
+	struct mvf_vf *vf = self->vf;
+	struct tid_arg targ = { .fn = stuck_arc };
+	struct uffdio_register reg = { 0 };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_copy copy = { 0 };
+	struct uffd_msg msg;
+	struct pollfd pfd;
+	pthread_t w, a, r;
+	struct stuck st = { .vf = vf, .fd = -1 };
+	struct mvf_qp qp2;
+	size_t page = getpagesize();
+	void *img = NULL, *area;
+	size_t len = 0;
+	bool reset_prompt;
+	int uffd, fd = -1;
+	ssize_t n;
+
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 && errno == ENOSYS)
+		SKIP(return, "no userfaultfd (CONFIG_USERFAULTFD)");
+	ASSERT_LE(0, uffd) TH_LOG("userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
+
+	/* A real image to write, held back by a missing page. */
+	ASSERT_EQ(0, vfio_mig_set_state(vf->vdev, VFIO_DEVICE_STATE_STOP_COPY,
+					&fd));
+	ASSERT_EQ(0, vfio_mig_save(fd, vf->devmem_size, &img, &len));
+	close(fd);
+	ASSERT_LE(2 * page, len);
+	ASSERT_EQ(0, vfio_mig_set_state(vf->vdev, VFIO_DEVICE_STATE_RESUMING,
+					&st.fd));
+	area = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	reg.range.start = (unsigned long)area;
+	reg.range.len = 2 * page;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg))
+		TH_LOG("UFFDIO_REGISTER: %s", strerror(errno));
+	st.src = area;
+	st.len = 2 * page;
+
+	/* 1: the writer faults, and waits, inside the data fd's write() */
+	ASSERT_EQ(0, pthread_create(&w, NULL, stuck_writer, &st));
+	pfd.fd = uffd;
+	pfd.events = POLLIN;
+	ASSERT_EQ(1, poll(&pfd, 1, 30000)) TH_LOG("the writer never faulted");
+	ASSERT_EQ(sizeof(msg), read(uffd, &msg, sizeof(msg)));
+	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+
+	/* 2: RESUMING -> STOP waits for the writer, state machine held */
+	targ.arg = &st;
+	ASSERT_EQ(0, pthread_create(&a, NULL, with_tid, &targ));
+	while (!targ.tid)
+		usleep(1000);
+	ASSERT_TRUE(wait_blocked(targ.tid, 30000))
+		TH_LOG("RESUMING -> STOP did not wait for the stuck writer");
+	ASSERT_FALSE(st.arc_done);
+
+	/* 3: a reset must come back now, not behind them */
+	ASSERT_EQ(0, pthread_create(&r, NULL, stuck_reset, &st));
+	reset_prompt = wait_flag(&st.reset_done, 10000);
+	EXPECT_TRUE(reset_prompt)
+		TH_LOG("VFIO_DEVICE_RESET waited for the state machine: the reset is not deferred");
+	EXPECT_FALSE(st.arc_done) TH_LOG("the writer was not holding the arc");
+
+	/* 4: let the writer go; the arc ends and runs the deferred reset */
+	copy.dst = (unsigned long)area;
+	copy.src = (unsigned long)img;
+	copy.len = 2 * page;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy))
+		TH_LOG("UFFDIO_COPY: %s", strerror(errno));
+	pthread_join(w, NULL);
+	pthread_join(a, NULL);
+	pthread_join(r, NULL);
+	EXPECT_EQ(0, st.reset);
+	EXPECT_EQ((ssize_t)(2 * page), st.wrote)
+		TH_LOG("write: %zd (%s)", st.wrote, strerror(st.werr));
+	/* half a stream: the arc itself fails, the reset wins either way */
+	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, mvf_state(vf))
+		TH_LOG("the deferred reset did not bring the VF to RUNNING");
+	errno = 0;
+	n = write(st.fd, img, page);
+	EXPECT_EQ(-1, n) TH_LOG("data fd still usable after the reset");
+	EXPECT_EQ(ENODEV, errno);
+	close(st.fd);
+	munmap(area, 2 * page);
+	close(uffd);
+	free(img);
+
+	/* the VF (reset: its queues are gone) works and migrates again */
+	ASSERT_EQ(0, mvf_qp_create_slot(&qp2, vf, &self->env, 1));
+	ASSERT_EQ(0, vfio_mig_set_state(vf->vdev, VFIO_DEVICE_STATE_STOP,
+					NULL));
+	ASSERT_EQ(0, vfio_mig_set_state(vf->vdev, VFIO_DEVICE_STATE_RUNNING,
+					NULL));
+	EXPECT_EQ(0, mvf_qp_selftest(&qp2, 1, 64, 0, SEED + 3));
 }
 
 TEST_HARNESS_MAIN
