@@ -27,6 +27,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(MvfVfState, MVF_VF)
 #define MVF_CAPS            (MVF_CAP_MIGRATION | MVF_CAP_P2P | \
                              MVF_CAP_PRE_COPY)
 
+/*
+ * The PCIe link of the PF (and, as seen in their Link Status, of its VFs):
+ * Link Capabilities say 16 GT/s x16; the link comes up at that and the
+ * "link" property changes it (mvf_ras.c).
+ */
+#define MVF_LINK_MAX_SPEED  QEMU_PCI_EXP_LNK_16GT
+#define MVF_LINK_MAX_WIDTH  QEMU_PCI_EXP_LNK_X16
+
 /* Largest device memory per VF (devmem-size property) */
 #define MVF_DEVMEM_MAX      (16ULL << 30)
 
@@ -138,6 +146,7 @@ typedef struct MvfCmd {
     bool started;           /* a long command with a job in progress */
     bool executed;          /* result final, waits for the vCPU sync */
     bool log_merged;        /* its VF's dirty log was merged for it */
+    bool aborted;           /* SAVE/LOAD hit by an uncorrectable VF error */
     uint32_t gen;           /* the VF's reset generation when started */
 
     /* long commands (mvf_mig.c) */
@@ -215,6 +224,11 @@ struct MvfPfState {
     uint32_t eq_pi;
     uint32_t eq_ci;
     bool vf_events;         /* a VF may have frozen_event_pending set */
+    bool link_event;        /* an MVF_EVENT_LINK_CHANGE waits for room */
+
+    /* PCIe link (mvf_ras.c): current Link Status values */
+    uint8_t link_speed;     /* PCIExpLinkSpeed */
+    uint8_t link_width;     /* PCIExpLinkWidth */
 
     /* fetched commands (mvf_cmd.c) */
     MvfFn *fn;              /* [total_vfs]: VF n is fn[n - 1] */
@@ -252,6 +266,14 @@ void mvf_cmd_log_bh(void *opaque);
 void mvf_cmd_exit(MvfPfState *pf);
 void mvf_cmd_query_caps(MvfPfState *pf, MvfCmdResult *r);
 void mvf_cmd_vf_event(MvfPfState *pf);
+void mvf_cmd_error(MvfPfState *pf);
+void mvf_cmd_vf_error(MvfPfState *pf, MvfVfState *vf);
+void mvf_cmd_link_event(MvfPfState *pf);
+
+/* mvf_ras.c */
+void mvf_ras_init(PCIDevice *dev);
+void mvf_ras_link_init(PCIDevice *dev, MvfPfState *pf);
+void mvf_ras_class_init(ObjectClass *klass);
 
 /* mvf_vf.c */
 MvfVfState *mvf_pf_lookup_vf(MvfPfState *pf, uint16_t vhca_id,
@@ -276,6 +298,7 @@ void mvf_mig_sync(MvfVfState *vf);
 MvfStep mvf_mig_save(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
 MvfStep mvf_mig_load(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
 void mvf_mig_cmd_abort(MvfVfState *vf, MvfCmd *c);
+void mvf_mig_vf_error(MvfVfState *vf);
 void mvf_mig_cmd_free(MvfCmd *c);
 
 #endif

@@ -26,7 +26,12 @@
  * up with the memory map change that put the VF's frozen trap over its BAR2
  * (mvf_cmd_sync_cpus()); until then the VF's later commands wait, the other
  * functions go on.  The event queue also carries MVF_EVENT_FROZEN_ACCESS
- * events of the VFs (mvf_vf.c), posted here.
+ * events of the VFs (mvf_vf.c) and MVF_EVENT_LINK_CHANGE (mvf_ras.c),
+ * posted here.
+ *
+ * Uncorrectable errors (injected through mvf_ras.c) act here too: one of
+ * the PF halts the interface until a reset (mvf_cmd_error()), one of a VF
+ * fails the VF's fetched SAVE and LOAD commands (mvf_cmd_vf_error()).
  *
  * The queued commands live here, in the PF, and name their VF by vhca_id
  * only: the VF is looked up again for each step, so a VF that is reset or
@@ -155,6 +160,7 @@ static void mvf_cmd_stop(MvfPfState *pf)
             false;
     }
     pf->vf_events = false;
+    pf->link_event = false;
 }
 
 void mvf_cmd_init(MvfPfState *pf)
@@ -199,6 +205,61 @@ void mvf_cmd_reset(MvfPfState *pf, bool keep_config)
         pf->cmdq_log_size = 0;
         pf->eq_base = 0;
         pf->eq_log_size = 0;
+    }
+}
+
+/*
+ * The PF took an uncorrectable error: the command interface halts as if
+ * its engine had consumed a poisoned request.  Every fetched command is
+ * dropped unanswered, and only MVF_PF_CTRL_RESET (or a reset of the PF)
+ * clears the FATAL status; ENABLE alone does not.
+ */
+void mvf_cmd_error(MvfPfState *pf)
+{
+    mvf_cmd_stop(pf);
+    pf->status = MVF_PF_STATUS_FATAL;
+}
+
+/*
+ * VF @vf took an uncorrectable error: its sessions are gone.  The SAVE and
+ * LOAD commands of it that were fetched already, running or waiting,
+ * fail with ABORTED at their next step (mvf_cmd_step()); a CLOSE has
+ * nothing left to close and completes as usual.  A QUERY that was sizing
+ * the dropped session starts over.
+ */
+void mvf_cmd_vf_error(MvfPfState *pf, MvfVfState *vf)
+{
+    uint16_t vhca_id = mvf_vf_vhca_id(vf);
+    MvfCmd *c;
+
+    mvf_mig_vf_error(vf);
+    QSIMPLEQ_FOREACH(c, &pf->fn[vhca_id - 1].fifo, next) {
+        switch (le16_to_cpu(c->e.opcode)) {
+        case MVF_CMD_SAVE_VHCA_STATE:
+            if (le32_to_cpu(c->e.in[0]) & MVF_SAVE_F_CLOSE) {
+                break;
+            }
+            c->aborted = true;
+            break;
+        case MVF_CMD_LOAD_VHCA_STATE:
+            c->aborted = true;
+            break;
+        case MVF_CMD_QUERY_VHCA_MIGRATION_STATE:
+            if (c->started) {
+                mvf_mig_cmd_free(c);
+            }
+            break;
+        }
+    }
+    qemu_bh_schedule(pf->cmd_bh);
+}
+
+/* The link changed: report it if the command interface is up */
+void mvf_cmd_link_event(MvfPfState *pf)
+{
+    if (pf->status & MVF_PF_STATUS_READY) {
+        pf->link_event = true;
+        qemu_bh_schedule(pf->cmd_bh);
     }
 }
 
@@ -390,6 +451,17 @@ static void mvf_cmd_post_vf_events(MvfPfState *pf)
     pf->vf_events = false;
 }
 
+/* A link change event, once the event queue has room */
+static void mvf_cmd_post_link_event(MvfPfState *pf)
+{
+    if (!pf->link_event || !mvf_cmd_ready(pf) || !mvf_cmd_eq_has_room(pf)) {
+        return;
+    }
+    pf->link_event = false;
+    mvf_cmd_post_event(pf, MVF_EVENT_LINK_CHANGE, 0, 0, 0,
+                       MVF_LINK_EVENT_DATA(pf->link_speed, pf->link_width));
+}
+
 static bool mvf_cmd_in_unused_zero(const struct mvf_cmd_entry *e,
                                    int first_unused)
 {
@@ -499,6 +571,12 @@ static MvfStep mvf_cmd_step(MvfPfState *pf, MvfCmd *c)
         /* disabled, maybe while the command was running */
         mvf_mig_cmd_free(c);
         mvf_cmd_result_fail(r, r->status, r->syndrome);
+        return MVF_STEP_DONE;
+    }
+    if (c->aborted) {
+        /* an uncorrectable error of the VF dropped the session */
+        mvf_mig_cmd_free(c);
+        mvf_cmd_result_fail(r, MVF_CMD_STAT_BAD_STATE, MVF_SYND_ABORTED);
         return MVF_STEP_DONE;
     }
     if (c->started && vf->gen != c->gen) {
@@ -761,10 +839,12 @@ void mvf_cmd_bh(void *opaque)
         return;
     }
     mvf_cmd_flush(pf);              /* room that EQ_CI made */
+    mvf_cmd_post_link_event(pf);
     mvf_cmd_post_vf_events(pf);
     mvf_cmd_fetch(pf);
     more = mvf_cmd_ready(pf) && mvf_cmd_pass(pf);
     mvf_cmd_flush(pf);
+    mvf_cmd_post_link_event(pf);
     mvf_cmd_post_vf_events(pf);     /* and those of the steps just run */
     if (more && mvf_cmd_ready(pf)) {
         qemu_bh_schedule(pf->cmd_bh);

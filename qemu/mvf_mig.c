@@ -337,6 +337,17 @@ void mvf_mig_vf_reset(MvfVfState *vf)
     vf->log_synced = false;
 }
 
+/*
+ * An uncorrectable error of the VF: its sessions are dropped (the commands
+ * of them that were fetched already fail, see mvf_cmd_vf_error()); the
+ * VF's state and the change tracking of its device memory stay.
+ */
+void mvf_mig_vf_error(MvfVfState *vf)
+{
+    mvf_save_close(vf);
+    mvf_load_close(vf);
+}
+
 void mvf_mig_vf_thawed(MvfVfState *vf)
 {
     /* a load session needs a frozen VF: its staged STATE is dropped */

@@ -14,6 +14,7 @@
 #include "qapi/error.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pcie.h"
+#include "hw/pci/pcie_aer.h"
 #include "hw/pci/pcie_sriov.h"
 #include "hw/pci/msix.h"
 #include "hw/qdev-properties.h"
@@ -143,14 +144,37 @@ static const MemoryRegionOps mvf_pf_mmio_ops = {
     },
 };
 
+#define MVF_PM_D0               0
+#define MVF_PM_D3HOT            3
+
+static uint16_t mvf_pm_state(PCIDevice *dev)
+{
+    if (!(dev->cap_present & QEMU_PCI_CAP_PM)) {
+        return MVF_PM_D0;
+    }
+    return pci_get_word(dev->config + dev->pm_cap + PCI_PM_CTRL) &
+           PCI_PM_CTRL_STATE_MASK;
+}
+
 /*
  * Config space writes of both PF and VFs: the standard handling (on the PF,
- * VF enable/disable resets the VFs through pci_set_enabled()) plus FLR.
+ * VF enable/disable resets the VFs through pci_set_enabled()), FLR, the
+ * AER capability's error log, and the function reset of a D3hot -> D0
+ * transition of a function with a PM capability (the VFs) whose
+ * No_Soft_Reset bit is clear: the same reset as FLR.
  */
 void mvf_write_config(PCIDevice *dev, uint32_t addr, uint32_t val, int len)
 {
+    uint16_t pm_old = mvf_pm_state(dev);
+
     pci_default_write_config(dev, addr, val, len);
     pcie_cap_flr_write_config(dev, addr, val, len);
+    pcie_aer_write_config(dev, addr, val, len);
+    if (pm_old == MVF_PM_D3HOT && mvf_pm_state(dev) == MVF_PM_D0 &&
+        !(pci_get_word(dev->config + dev->pm_cap + PCI_PM_CTRL) &
+          PCI_PM_CTRL_NO_SOFT_RESET)) {
+        pci_device_reset(dev);
+    }
 }
 
 static void mvf_pf_realize(PCIDevice *dev, Error **errp)
@@ -183,6 +207,7 @@ static void mvf_pf_realize(PCIDevice *dev, Error **errp)
         error_setg(errp, "mvf-pf: cannot add the PCIe capability");
         return;
     }
+    mvf_ras_init(dev);      /* the link, before the VFs copy it */
     if (msix_init_exclusive_bar(dev, MVF_PF_MSIX_VECTORS, MVF_PF_MSIX_BAR,
                                 errp)) {
         pcie_cap_exit(dev);
@@ -193,6 +218,7 @@ static void mvf_pf_realize(PCIDevice *dev, Error **errp)
     }
 
     pcie_cap_flr_init(dev);
+    pcie_cap_deverr_init(dev);      /* the OS enables error reporting */
     if (pcie_aer_init(dev, PCI_ERR_VER, MVF_PF_AER_OFFSET, PCI_ERR_SIZEOF,
                       errp) < 0) {
         goto fail_msix;
@@ -244,6 +270,7 @@ static void mvf_pf_exit(PCIDevice *dev)
 
 static void mvf_pf_reset_hold(Object *obj, ResetType type)
 {
+    pcie_cap_deverr_reset(PCI_DEVICE(obj));
     mvf_cmd_reset(MVF_PF(obj), false);
 }
 
@@ -279,6 +306,7 @@ static void mvf_pf_class_init(ObjectClass *klass, void *data)
     object_class_property_set_description(klass, "devmem-size",
         "on-device memory per VF (VF BAR2), power of two, 1M..16G");
     set_bit(DEVICE_CATEGORY_NETWORK, dc->categories);
+    mvf_ras_class_init(klass);
 }
 
 static const TypeInfo mvf_pf_info = {

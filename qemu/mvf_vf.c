@@ -33,6 +33,7 @@
 #define MVF_VF_EXP_OFFSET       0xa0
 #define MVF_VF_AER_OFFSET       0x100
 #define MVF_VF_ARI_OFFSET       0x150
+#define MVF_VF_PM_OFFSET        0x60
 
 MvfVfState *mvf_pf_lookup_vf(MvfPfState *pf, uint16_t vhca_id,
                              MvfCmdResult *r)
@@ -433,6 +434,18 @@ static void mvf_vf_realize(PCIDevice *dev, Error **errp)
         error_setg(errp, "mvf-vf: cannot add the PCIe capability");
         return;
     }
+    mvf_ras_link_init(dev, pf);
+    /*
+     * PCI PM: D0 and D3hot, No_Soft_Reset clear, so that D3hot -> D0
+     * resets the function (mvf_write_config()): one more reset method.
+     */
+    if (pci_pm_init(dev, MVF_VF_PM_OFFSET, errp) < 0) {
+        pcie_cap_exit(dev);
+        return;
+    }
+    pci_set_word(dev->config + dev->pm_cap + PCI_PM_PMC, PCI_PM_CAP_VER_1_2);
+    pci_set_word(dev->wmask + dev->pm_cap + PCI_PM_CTRL,
+                 PCI_PM_CTRL_STATE_MASK);
     if (msix_init_exclusive_bar(dev, MVF_VF_MSIX_VECTORS, MVF_VF_MSIX_BAR,
                                 errp)) {
         pcie_cap_exit(dev);
@@ -442,6 +455,7 @@ static void mvf_vf_realize(PCIDevice *dev, Error **errp)
         msix_vector_use(dev, i);
     }
     pcie_cap_flr_init(dev);
+    pcie_cap_deverr_init(dev);
     if (pcie_aer_init(dev, PCI_ERR_VER, MVF_VF_AER_OFFSET, PCI_ERR_SIZEOF,
                       errp) < 0) {
         msix_uninit_exclusive_bar(dev);
@@ -470,6 +484,7 @@ static void mvf_vf_reset_hold(Object *obj, ResetType type)
 {
     MvfVfState *vf = MVF_VF(obj);
 
+    pcie_cap_deverr_reset(PCI_DEVICE(obj));
     if (vf->bh) {
         qemu_bh_cancel(vf->bh);
     }

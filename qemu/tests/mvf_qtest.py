@@ -12,11 +12,15 @@
 # Exit status 0 when every check passed.
 
 import base64
+import json
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
+import tempfile
+import time
 import zlib
 
 QEMU = sys.argv[1] if len(sys.argv) > 1 else 'qemu-system-x86_64'
@@ -79,15 +83,65 @@ def fw_dir():
     return d
 
 
+class Qmp:
+    """A QMP client on QEMU's -qmp unix socket"""
+
+    def __init__(self, path):
+        for _ in range(100):
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                time.sleep(0.05)
+        else:
+            raise RuntimeError('no QMP socket at ' + path)
+        self.f = self.s.makefile('rw')
+        self._msg()                         # greeting
+        self.cmd('qmp_capabilities')
+
+    def _msg(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise RuntimeError('QMP closed')
+            m = json.loads(line)
+            if 'event' not in m:
+                return m
+
+    def cmd(self, name, **args):
+        """('return', value) or ('error', description)"""
+        self.f.write(json.dumps({'execute': name, 'arguments': args}) + '\n')
+        self.f.flush()
+        m = self._msg()
+        if 'error' in m:
+            return 'error', m['error'].get('desc', '')
+        return 'return', m.get('return')
+
+    def close(self):
+        self.s.close()
+
+
 class QTest:
     def __init__(self, args):
+        self.qmp_dir = tempfile.mkdtemp(prefix='mvf-qtest-')
+        self.qmp_path = os.path.join(self.qmp_dir, 'qmp.sock')
+        self._qmp = None
         self.p = subprocess.Popen([QEMU, '-qtest', 'stdio', '-qtest-log',
                                    '/dev/null', '-L', fw_dir(),
                                    '-display', 'none',
                                    '-nodefaults', '-machine', 'q35',
-                                   '-m', '512M', '-accel', 'qtest'] + args,
+                                   '-m', '512M', '-accel', 'qtest',
+                                   '-qmp', 'unix:%s,server=on,wait=off'
+                                   % self.qmp_path] + args,
                                   stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def qmp(self, name, **args):
+        if self._qmp is None:
+            self._qmp = Qmp(self.qmp_path)
+        return self._qmp.cmd(name, **args)
 
     def cmd(self, s):
         self.p.stdin.write(s + '\n')
@@ -129,12 +183,17 @@ class QTest:
 
     def quit(self):
         try:
+            if self._qmp:
+                self._qmp.close()
             self.p.stdin.close()
             self.p.terminate()
             self.p.wait(timeout=30)
         finally:
             if self.p.poll() is None:
                 self.p.kill()
+            for f in os.listdir(self.qmp_dir):
+                os.unlink(os.path.join(self.qmp_dir, f))
+            os.rmdir(self.qmp_dir)
 
 
 ECAM = 0xb0000000
@@ -198,7 +257,7 @@ class Bench:
         self.devmem = devmem
         self.q = q = QTest(list(pre) +
                            ['-device', 'pcie-root-port,id=rp1,chassis=1,addr=2',
-                            '-device', 'mvf-pf,bus=rp1,devmem-size=%d%s'
+                            '-device', 'mvf-pf,id=pf1,bus=rp1,devmem-size=%d%s'
                             % (devmem, extra)])
         # MCH: ECAM at 0xb0000000, 256 buses
         q.outl(0xcf8, 0x80000000 | 0x60)
@@ -1644,6 +1703,260 @@ def test_big_body(b):
        'slot reused before completion -> FATAL')
     b.pf_enable()
     eq(query(b, 1, True), (0, QF), 'RESET after FATAL: nothing left')
+    test_big_vf_error(b, whole)
+
+
+PF_QOM = '/machine/peripheral/pf1'
+RP = 2 << 3
+# AER (PCI_ERR_*) and PCIe capability registers
+AER_UNCOR_STATUS, AER_UNCOR_SEVER, AER_COR_STATUS = 0x04, 0x0c, 0x10
+AER_ROOT_STATUS, AER_ERR_SRC = 0x30, 0x34
+UNC_COMP_TIME, UNC_MALF_TLP, COR_RCVR = 1 << 14, 1 << 18, 1 << 0
+ROOT_COR_RCV, ROOT_UNCOR_RCV = 1 << 0, 1 << 2
+ROOT_NONFATAL_RCV, ROOT_FATAL_RCV = 1 << 5, 1 << 6
+EXP_DEVCTL, EXP_LNKCAP, EXP_LNKSTA = 0x08, 0x0c, 0x12
+
+
+def aer_inject(b, value):
+    return b.q.qmp('qom-set', path=PF_QOM, property='aer-inject',
+                   value=value)
+
+
+def link_set(b, value):
+    return b.q.qmp('qom-set', path=PF_QOM, property='link', value=value)
+
+
+def lnksta(b, devfn):
+    q = b.q
+    return q.rw(cfg(1, devfn, find_cap(q, 1, devfn, 0x10) + EXP_LNKSTA))
+
+
+def aer_enable_reporting(b, nvf):
+    """What a guest's AER driver sets up: reports from the functions
+    reach the root port's Root Error Status"""
+    q = b.q
+    for fn in range(nvf + 1):
+        exp = find_cap(q, 1, fn, 0x10)
+        q.ww(cfg(1, fn, exp + EXP_DEVCTL),
+             q.rw(cfg(1, fn, exp + EXP_DEVCTL)) | 0xf)
+    exp = find_cap(q, 0, RP, 0x10)
+    q.ww(cfg(0, RP, exp + EXP_DEVCTL), q.rw(cfg(0, RP, exp + EXP_DEVCTL)) | 7)
+    q.ww(cfg(0, RP, 0x3e), q.rw(cfg(0, RP, 0x3e)) | 2)    # SERR forwarding
+
+
+def root_status(b):
+    """(Root Error Status, Error Source Id) of the root port, cleared"""
+    q = b.q
+    aer = find_ecap(q, 0, RP, 1)
+    st = q.rl(cfg(0, RP, aer + AER_ROOT_STATUS))
+    src = q.rl(cfg(0, RP, aer + AER_ERR_SRC))
+    q.wl(cfg(0, RP, aer + AER_ROOT_STATUS), st)
+    return st, src
+
+
+def aer_status(b, devfn):
+    """(uncorrectable, correctable) status of a function, cleared"""
+    q = b.q
+    aer = find_ecap(q, 1, devfn, 1)
+    u = q.rl(cfg(1, devfn, aer + AER_UNCOR_STATUS))
+    c = q.rl(cfg(1, devfn, aer + AER_COR_STATUS))
+    q.wl(cfg(1, devfn, aer + AER_UNCOR_STATUS), u)
+    q.wl(cfg(1, devfn, aer + AER_COR_STATUS), c)
+    return u, c
+
+
+def test_ras():
+    """aer-inject and link: errors and link changes on the host's command;
+    the VFs' PM capability"""
+    b = Bench()
+    try:
+        q = b.q
+        b.pf_enable()
+        b.enable_vfs(2)
+        aer_enable_reporting(b, 2)
+        status = PF_BAR0 + MVF_PF_REG_STATUS
+
+        # refused values change nothing
+        for v in ('', 'pf', 'pf cor x', 'pf  cor', 'PF cor', 'vf cor',
+                  'vfx cor', 'vf-1 cor', 'vf8 cor', 'vf2 cor', 'pf warm',
+                  'pf uncor'):
+            r = aer_inject(b, v)
+            eq(r[0], 'error', 'aer-inject %r refused' % v)
+        eq(aer_status(b, 0), (0, 0), 'refused injections: no AER status')
+        eq(q.rl(status), MVF_PF_STATUS_READY, '... and the PF is READY')
+        r = q.qmp('qom-get', path=PF_QOM, property='link')
+        eq(r, ('return', '4 16'), 'link comes up at 16 GT/s x16')
+        exp = find_cap(q, 1, 0, 0x10)
+        eq(q.rl(cfg(1, 0, exp + EXP_LNKCAP)) & 0x3ff, 4 | 16 << 4,
+           'PF Link Capabilities: 16 GT/s x16')
+        eq([lnksta(b, fn) & 0x3ff for fn in range(3)], [4 | 16 << 4] * 3,
+           'Link Status of PF and VFs at reset')
+        for v in ('', '4', '4 16 1', '0 16', '5 16', '8 16', '4 0', '4 3',
+                  '4 32', '4 12', 'a b', '-1 4'):
+            r = link_set(b, v)
+            eq(r[0], 'error', 'link %r refused' % v)
+        eq([lnksta(b, fn) & 0x3ff for fn in range(3)], [4 | 16 << 4] * 3,
+           'refused link values change nothing')
+        check(b.next_event() is None, 'no event for a refused link value')
+
+        # link change: Link Status of all, one event
+        eq(link_set(b, '2 4'), ('return', {}), 'link 2 4')
+        eq([lnksta(b, fn) & 0x3ff for fn in range(3)], [2 | 4 << 4] * 3,
+           'Link Status of PF, VF1, VF2: 5 GT/s x4')
+        eq(q.qmp('qom-get', path=PF_QOM, property='link'),
+           ('return', '2 4'), 'qom-get link')
+        for _ in range(3):
+            q.step()
+        ev = b.next_event()
+        eq(ev, (MVF_EVENT_LINK_CHANGE, 0, 0, 0, 2 | 4 << 8),
+           'LINK_CHANGE event: speed | width << 8')
+        check(b.next_event() is None, 'one event per change')
+        # not while the interface is down: dropped, not kept
+        q.wl(PF_BAR0 + MVF_PF_REG_CTRL, 0)
+        eq(link_set(b, '1 1'), ('return', {}), 'link 1 1')
+        b.pf_enable()
+        for _ in range(3):
+            q.step()
+        check(b.next_event() is None, 'no LINK_CHANGE from while it was down')
+        eq(lnksta(b, 1) & 0x3ff, 1 | 1 << 4, 'VF1 Link Status 2.5 GT/s x1')
+        link_set(b, '4 16')
+        for _ in range(3):
+            q.step()
+        eq(b.next_event(), (MVF_EVENT_LINK_CHANGE, 0, 0, 0, 4 | 16 << 8),
+           'LINK_CHANGE back to 16 GT/s x16')
+
+        # correctable: AER status and a report, nothing else
+        root_status(b)
+        eq(aer_inject(b, 'pf cor'), ('return', {}), 'pf cor')
+        eq(aer_status(b, 0), (0, COR_RCVR), 'PF: a Receiver Error')
+        st, src = root_status(b)
+        eq((st & 0x7f, src & 0xffff), (ROOT_COR_RCV, 0x100),
+           'root port got a correctable report from 01:00.0')
+        eq(q.rl(status), MVF_PF_STATUS_READY, 'cor: still READY')
+        b.expect(0, 0, MVF_CMD_NOP)
+        eq(aer_inject(b, 'vf1 cor'), ('return', {}), 'vf1 cor')
+        eq(aer_status(b, 2), (0, COR_RCVR), 'VF2 (vf1): a Receiver Error')
+        st, src = root_status(b)
+        eq((st & 0x7f, src & 0xffff), (ROOT_COR_RCV, 0x102),
+           'root port got it from 01:00.2')
+
+        # uncorrectable on the PF: the interface halts, queued work dropped
+        b.pf_enable(cmdq_log=3, eq_log=2)       # 4 events
+        slots = [b.post(MVF_CMD_NOP) for _ in range(6)]
+        for _ in range(5):
+            q.step()
+        eq([q.rb(x + 7) == 0 for x in slots], [True] * 4 + [False] * 2,
+           'two NOPs wait for event queue room')
+        q.wl(vf_bar(1) + MVF_VF_REG_SCRATCH(2), 0x77)
+        eq(aer_inject(b, 'pf uncor-nonfatal'), ('return', {}),
+           'pf uncor-nonfatal')
+        eq(q.rl(status), MVF_PF_STATUS_FATAL, 'uncor: FATAL, not READY')
+        u, c = aer_status(b, 0)
+        eq((u, c), (UNC_COMP_TIME, 0), 'PF: a Completion Timeout')
+        st, src = root_status(b)
+        eq((st & 0x7f, src >> 16),
+           (ROOT_UNCOR_RCV | ROOT_NONFATAL_RCV, 0x100),
+           'root port got a non-fatal report from 01:00.0')
+        for _ in range(4):
+            b.next_event()
+        for _ in range(5):
+            q.step()
+        eq([q.rb(x + 7) == 0 for x in slots[4:]], [False, False],
+           'the waiting commands are dropped, not completed')
+        extra = b.post(MVF_CMD_NOP)
+        for _ in range(3):
+            q.step()
+        eq((q.rl(PF_BAR0 + MVF_PF_REG_CMDQ_CI), q.rb(extra + 7)),
+           (6, MVF_CMD_OWN_HW), 'doorbell ignored while FATAL')
+        eq(q.rl(vf_bar(1) + MVF_VF_REG_SCRATCH(2)), 0x77,
+           "the VFs' BARs keep working")
+        q.wl(PF_BAR0 + MVF_PF_REG_CTRL, 0)
+        q.wl(PF_BAR0 + MVF_PF_REG_CTRL, MVF_PF_CTRL_ENABLE)
+        eq(q.rl(status), MVF_PF_STATUS_FATAL, 'ENABLE alone: still FATAL')
+        b.pf_enable()
+        eq(q.rl(status), MVF_PF_STATUS_READY, 'RESET + ENABLE: READY')
+        b.expect(0, 0, MVF_CMD_NOP)
+        eq(mig_state(b, 1)[1], 0, 'VF commands work again')
+
+        # fatal on the PF
+        eq(aer_inject(b, 'pf fatal'), ('return', {}), 'pf fatal')
+        eq(q.rl(status), MVF_PF_STATUS_FATAL, 'fatal: FATAL')
+        eq(aer_status(b, 0), (UNC_MALF_TLP, 0), 'PF: a Malformed TLP')
+        st, src = root_status(b)
+        eq((st & ROOT_FATAL_RCV, src >> 16), (ROOT_FATAL_RCV, 0x100),
+           'root port got a fatal report')
+        b.pf_enable()
+        b.expect(0, 0, MVF_CMD_NOP)
+
+        # no error of the severity asked for: refused
+        aer = find_ecap(q, 1, 1, 1)
+        sev = q.rl(cfg(1, 1, aer + AER_UNCOR_SEVER))
+        q.wl(cfg(1, 1, aer + AER_UNCOR_SEVER), 0)
+        eq(aer_inject(b, 'vf0 fatal')[0], 'error',
+           'vf0 fatal refused when nothing is fatal')
+        q.wl(cfg(1, 1, aer + AER_UNCOR_SEVER), sev)
+
+        # uncorrectable on a VF without a session: nothing to see but AER
+        eq(aer_inject(b, 'vf0 fatal'), ('return', {}), 'vf0 fatal')
+        eq(aer_status(b, 1), (UNC_MALF_TLP, 0), 'VF1: a Malformed TLP')
+        eq(q.rl(status), MVF_PF_STATUS_READY, "a VF's error leaves the PF")
+        eq(mig_state(b, 1)[1], 0, 'VF1 state unchanged')
+        test_pm(b)
+    finally:
+        b.q.quit()
+
+
+def test_pm(b):
+    """The VFs' PM capability: D3hot -> D0 resets the function"""
+    q = b.q
+    pm = find_cap(q, 1, 1, 0x01)
+    check(pm != 0, 'VF PM capability')
+    eq(q.rw(cfg(1, 1, pm + 2)) & 7, 3, 'PM version 1.2')
+    eq(q.rw(cfg(1, 1, pm + 4)) & 0xb, 0, 'D0, No_Soft_Reset clear')
+    q.wl(vf_bar(1) + MVF_VF_REG_SCRATCH(3), 0x1234)
+    q.ww(cfg(1, 1, pm + 4), 0)
+    eq(q.rl(vf_bar(1) + MVF_VF_REG_SCRATCH(3)), 0x1234, 'D0 -> D0: no reset')
+    q.ww(cfg(1, 1, pm + 4), 3)
+    eq(q.rw(cfg(1, 1, pm + 4)) & 3, 3, 'D3hot')
+    q.ww(cfg(1, 1, pm + 4), 0)
+    eq(q.rw(cfg(1, 1, pm + 4)) & 3, 0, 'back in D0')
+    eq(q.rw(cfg(1, 1, 4)) & 6, 0, 'the reset cleared the command register')
+    q.ww(cfg(1, 1, 4), 6)      # what the OS restores after a reset
+    eq(q.rl(vf_bar(1) + MVF_VF_REG_MAGIC), MVF_MAGIC_VF, 'VF1 BAR0 mapped')
+    eq(q.rl(vf_bar(1) + MVF_VF_REG_SCRATCH(3)), 0, 'D3hot -> D0 reset the VF')
+
+
+def test_big_vf_error(b, whole):
+    """An uncorrectable error of a VF under a running SAVE and queued
+    SAVE, LOAD and CLOSE"""
+    q = b.q
+    I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
+    suspend(b, 1, I)
+    suspend(b, 1, R)
+    s0 = post_save(b, 1, SAVE_BUF, whole + 4096, start=True)
+    s1 = post_save(b, 1, SAVE_BUF, whole + 4096, sgl_at=SCR + 0x6100)
+    s2 = b.post(MVF_CMD_LOAD_VHCA_STATE, 1, sgl=SCR + 0x6200, sgl_len=16,
+                data_len=4096, ring=False)
+    s3 = b.post(MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_CLOSE,),
+                ring=False)
+    s4 = b.post(MVF_CMD_NOP, ring=False)
+    b.ring()
+    wait_running(b, s0, 'SAVE before the VF error')
+    eq(aer_inject(b, 'vf0 uncor-nonfatal'), ('return', {}),
+       'vf0 uncor-nonfatal')
+    res = [b.wait_entry(s, BIG_TRIES) for s in (s0, s1, s2, s3, s4)]
+    ab = (MVF_CMD_STAT_BAD_STATE, MVF_SYND_ABORTED)
+    eq([x and x[:2] for x in res], [ab, ab, ab, (0, 0), (0, 0)],
+       'VF error: running and queued SAVE/LOAD ABORTED, CLOSE and NOP ok')
+    events(b, 5)
+    eq(aer_status(b, 1)[0], UNC_COMP_TIME, 'VF1: a Completion Timeout')
+    eq(query(b, 1, True, tries=BIG_TRIES), (0, QF),
+       'no session left; still quiesced and frozen')
+    save(b, 1, 4096, want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_SESSION),
+         what='without START after the error')
+    out, first = save(b, 1, REC_IDENT, start=True, what='START after it')
+    eq(len(first), REC_IDENT, 'a new session starts')
+    b.expect(0, 0, MVF_CMD_SAVE_VHCA_STATE, 1, ins=(MVF_SAVE_F_CLOSE,))
 
 
 def test_vf_disable(b):
@@ -1754,6 +2067,7 @@ def main():
         b.q.quit()
     test_iommu()
     test_sessions()
+    test_ras()
     test_big()
     print('%d checks, %d failed' % (CHECKS, FAILS))
     return 1 if FAILS else 0

@@ -28,7 +28,7 @@
 
 /* Interface version: major changes are incompatible, minor ones add. */
 #define MVF_IF_VERSION_MAJOR		2	/* 2: record stream, sessions */
-#define MVF_IF_VERSION_MINOR		0
+#define MVF_IF_VERSION_MINOR		1	/* 1: errors, link events */
 #define MVF_IF_VERSION			((MVF_IF_VERSION_MAJOR << 16) | \
 					 MVF_IF_VERSION_MINOR)
 
@@ -72,6 +72,28 @@
 
 #define MVF_PF_CTRL_ENABLE		(1u << 0)	/* start the cmd interface */
 #define MVF_PF_CTRL_RESET		(1u << 1)	/* W1: reset the cmd interface */
+
+/*
+ * Errors (since 2.1).  The PF and every VF have a PCIe AER capability and
+ * report errors through it to the root port.  What the device does:
+ *  - a correctable error: nothing but the AER status.
+ *  - an uncorrectable error (non-fatal or fatal) of the PF: the command
+ *    interface halts.  STATUS reads MVF_PF_STATUS_FATAL (READY clear); the
+ *    commands fetched and not yet written back are dropped without
+ *    completion or event, doorbells and EQ_CI writes are ignored, the VF
+ *    events not posted yet are dropped.  It stays so until the driver
+ *    writes MVF_PF_CTRL_RESET (then sets the queues up and ENABLEs again)
+ *    or the PF is reset (FLR, bus reset).  Open save/load sessions of the
+ *    VFs survive unless one of the dropped commands was running on them
+ *    (as on MVF_PF_CTRL_RESET).  The VFs' BARs keep working.
+ *  - an uncorrectable error of a VF: the device drops that VF's save and
+ *    load sessions.  A SAVE or LOAD of the VF that the device had fetched
+ *    before the error (running or waiting behind other commands of the VF)
+ *    completes with BAD_STATE / MVF_SYND_ABORTED, except a SAVE with
+ *    MVF_SAVE_F_CLOSE, which completes as usual; a later SAVE or LOAD
+ *    without START fails with NO_SESSION.  Nothing else of the VF changes:
+ *    its suspend state, registers and device memory stay as they were.
+ */
 
 #define MVF_CMDQ_LOG_SIZE_MIN		2
 #define MVF_CMDQ_LOG_SIZE_MAX		8
@@ -139,6 +161,7 @@ struct mvf_cmd_entry {
 #define MVF_SYND_STILL_FROZEN		0x00040003	/* unquiesce before thaw */
 #define MVF_SYND_NO_SESSION		0x00040004	/* SAVE/LOAD not started */
 #define MVF_SYND_RUNNING		0x00040005	/* live SAVE, no PRE_COPY */
+#define MVF_SYND_ABORTED		0x00040006	/* VF error dropped the session (2.1) */
 #define MVF_SYND_SAVE_NO_SPACE		0x00050001
 #define MVF_SYND_DMA_READ		0x00070001
 #define MVF_SYND_DMA_WRITE		0x00070002
@@ -287,7 +310,22 @@ struct mvf_eqe {
  * follow.  data = the VF's frozen access counter when it was written.
  */
 #define MVF_EVENT_FROZEN_ACCESS		0x02
-/* 0x03.. reserved: VF FLR, PF error, link change, ... */
+/*
+ * The PCIe link of the PF changed speed or width (since 2.1).  vhca_id 0,
+ * data = MVF_LINK_EVENT_DATA(speed, width): the Current Link Speed
+ * encoding of the Link Status register (1 = 2.5 GT/s, 2 = 5, 3 = 8,
+ * 4 = 16, 5 = 32 GT/s) and the negotiated width in lanes, as the Link
+ * Status registers of the PF and of every VF read from then on.  Posted
+ * only while the command interface is up (dropped otherwise, not kept for
+ * later); if the event queue is full it waits for room, and several
+ * changes meanwhile make one event with the last values.
+ */
+#define MVF_EVENT_LINK_CHANGE		0x03
+#define MVF_LINK_EVENT_DATA(speed, width) \
+	((__u64)((speed) & 0xff) | (__u64)((width) & 0xff) << 8)
+#define MVF_LINK_EVENT_SPEED(data)	((__u32)(data) & 0xff)
+#define MVF_LINK_EVENT_WIDTH(data)	(((__u32)(data) >> 8) & 0xff)
+/* 0x04.. reserved: VF FLR, ... */
 
 /* ------------------------------------------------------------------ */
 /* VF BAR 0: registers; BAR 2: on-device memory; BAR 4: MSI-X          */
