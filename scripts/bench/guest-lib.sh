@@ -139,3 +139,97 @@ mvf_reset_vfs() {
 	echo "# reset VFs: ${list:-none} ($1)"
 	[ "$bad" = 0 ]
 }
+
+# ---- the host channel (vm-run.sh's host-relay.py) ----
+# A job asks the host to run a QMP command on the VM's own QEMU: the
+# request and the answer are files in /tmp/out/host-channel (the host's
+# <out>/host-channel, 9p without caching), written under a dot name and
+# renamed into place.  MVF_HOST_DIR overrides the directory.
+MVF_HOST_SEQ=0
+
+# mvf_host_qmp JSON [SECONDS]: run the QMP command JSON ({"execute": ...})
+# on the host; prints QEMU's answer ({"return": ...} or {"error": ...}).
+# Status 0 on "return", 1 on "error", 2 if there is no channel or no
+# answer within SECONDS (default 30).
+mvf_host_qmp() {
+	local d=${MVF_HOST_DIR:-/tmp/out/host-channel} id rep i
+	local tries=$((${2:-30} * 10))
+	if [ ! -d "$d" ]; then
+		echo "mvf_host_qmp: no host channel at $d (not a vm-run.sh VM?)" >&2
+		return 2
+	fi
+	MVF_HOST_SEQ=$((MVF_HOST_SEQ + 1))
+	id=sh$$-$MVF_HOST_SEQ
+	printf '%s\n' "$1" > "$d/.req.$id.tmp" &&
+		mv "$d/.req.$id.tmp" "$d/req.$id.json" || return 2
+	for ((i = 0; i < tries; i++)); do
+		if [ -e "$d/rep.$id.json" ]; then
+			rep=$(< "$d/rep.$id.json")
+			rm -f "$d/rep.$id.json"
+			printf '%s\n' "$rep"
+			case "$rep" in
+			'{"error"'*) return 1 ;;
+			esac
+			return 0
+		fi
+		sleep 0.1
+	done
+	rm -f "$d/req.$id.json"
+	echo "mvf_host_qmp: no answer from the host relay within ${2:-30} s" >&2
+	return 2
+}
+
+# mvf_host_fn BDF: "pfK FN" for an MVF function: K is the position of its
+# PF among the MVF PFs in BDF order (vm-run.sh gives them qdev ids pf1,
+# pf2, pf3 in the order of their root ports, which is bus order), FN "pf"
+# for the PF itself or "vfN" for its VF N (the N of its PF's virtfnN
+# link, the device's 0-based VF number).
+mvf_host_fn() {
+	local d=/sys/bus/pci/devices/$1 pf=$1 fn=pf i=0 k=0 v dev
+	[ -e "$d" ] || { echo "mvf_host_fn: no PCI device $1" >&2; return 1; }
+	if [ -e "$d/physfn" ]; then
+		pf=$(mvf_link_name "$d/physfn")
+		fn=
+		while [ -e "/sys/bus/pci/devices/$pf/virtfn$i" ]; do
+			if [ "$(mvf_link_name "/sys/bus/pci/devices/$pf/virtfn$i")" = "$1" ]; then
+				fn=vf$i
+				break
+			fi
+			i=$((i + 1))
+		done
+	fi
+	for d in /sys/bus/pci/devices/*; do
+		read -r v < "$d/vendor"
+		read -r dev < "$d/device"
+		[ "$v" = 0x6d76 ] && [ "$dev" = 0x1000 ] || continue
+		k=$((k + 1))
+		if [ "${d##*/}" = "$pf" ] && [ -n "$fn" ]; then
+			echo "pf$k $fn"
+			return 0
+		fi
+	done
+	echo "mvf_host_fn: $1 is not an MVF function" >&2
+	return 1
+}
+
+# mvf_host_set_pf PF_ID PROPERTY VALUE: qom-set on /machine/peripheral/PF_ID
+mvf_host_set_pf() {
+	mvf_host_qmp "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/$1\", \"property\": \"$2\", \"value\": \"$3\"}}"
+}
+
+# mvf_aer_inject BDF cor|uncor-nonfatal|fatal: the MVF function BDF (PF or
+# VF) detects an error of that kind (the PF's aer-inject property).
+mvf_aer_inject() {
+	local f
+	f=$(mvf_host_fn "$1") || return 2
+	mvf_host_set_pf "${f%% *}" aer-inject "${f#* } $2"
+}
+
+# mvf_link_set PF_BDF SPEED WIDTH: the PF's link retrains to SPEED (1..5 =
+# 2.5..32 GT/s, the Link Status encoding) and WIDTH lanes.
+mvf_link_set() {
+	local f
+	f=$(mvf_host_fn "$1") || return 2
+	[ "${f#* }" = pf ] || { echo "mvf_link_set: $1 is not a PF" >&2; return 2; }
+	mvf_host_set_pf "${f%% *}" link "$2 $3"
+}

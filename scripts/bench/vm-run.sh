@@ -15,6 +15,15 @@
 # VFs' BARs.  --pf3 SIZE adds a third, 2 VFs of SIZE each, behind a root
 # port of its own: VFs with more than 4 GiB of device memory for the
 # suite's mvf_large_test.  --mem sets the guest's RAM (default 3G).
+# The PFs have qdev ids pf1, pf2, pf3 in that order (QOM paths
+# /machine/peripheral/pfN; HMP pcie_aer_inject_error takes the id).
+#
+# The host channel: QEMU has a QMP socket (in a private directory under
+# /tmp, removed at the end) and host-relay.py serves it to the job: a job
+# writes QMP commands into DIR/host-channel/ (the guest's
+# /tmp/out/host-channel/) and reads QEMU's answers there; see
+# host-relay.py and guest-lib.sh's mvf_host_qmp.  The relay ends with
+# vm-run.
 #
 # A stall watchdog (stall-watch.sh) reads the console meanwhile: on a guest
 # kernel stall report (RCU stall or lost timer wakeup, soft/hard lockup,
@@ -79,6 +88,8 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out"
 rm -f "$out"/{status,job.log,dmesg.txt,kmemleak.txt,kmemleak-missing,times}
+rm -rf "$out/host-channel"
+mkdir "$out/host-channel"
 # The guest sees the host's / but has its own /tmp: hand the job over
 # through the output directory, which it mounts at /tmp/out.
 cp "$job" "$out/job-run.sh"
@@ -107,7 +118,7 @@ qemu_args=(
 	-nic none -nodefaults -no-user-config -L "$fw"
 	-device intel-iommu,intremap=on
 	-device "pcie-root-port,id=rp1,chassis=1,pref64-reserve=$(pref64_reserve "$vfs" "$devmem" 2048)"
-	-device "mvf-pf,bus=rp1,total-vfs=$vfs,devmem-size=$devmem"
+	-device "mvf-pf,id=pf1,bus=rp1,total-vfs=$vfs,devmem-size=$devmem"
 	-fsdev local,id=root,path=/,security_model=none,readonly=on
 	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
 	-fsdev "local,id=out,path=$out,security_model=none"
@@ -120,15 +131,36 @@ qemu_args=(
 if [ -n "$pf2" ]; then
 	qemu_args+=(
 		-device "pcie-root-port,id=rp2,chassis=2,pref64-reserve=$(pref64_reserve "$pf2_vfs" "$pf2" 256)"
-		-device "mvf-pf,bus=rp2,total-vfs=$pf2_vfs,devmem-size=$pf2"
+		-device "mvf-pf,id=pf2,bus=rp2,total-vfs=$pf2_vfs,devmem-size=$pf2"
 	)
 fi
 if [ -n "$pf3" ]; then
 	qemu_args+=(
 		-device "pcie-root-port,id=rp3,chassis=3,pref64-reserve=$(pref64_reserve 2 "$pf3" 256)"
-		-device "mvf-pf,bus=rp3,total-vfs=2,devmem-size=$pf3"
+		-device "mvf-pf,id=pf3,bus=rp3,total-vfs=2,devmem-size=$pf3"
 	)
 fi
+# The host channel: QMP for the relay (a short path: sockets have ~100).
+qmpdir=$(mktemp -d /tmp/mvf-qmp.XXXXXX)
+relay_pid=
+# shellcheck disable=SC2317 # run by the traps
+end_relay() {
+	if [ -n "$relay_pid" ]; then
+		kill -TERM "$relay_pid" 2>/dev/null || true
+		wait_for "$relay_pid" 5 || kill -KILL "$relay_pid" 2>/dev/null || true
+		wait "$relay_pid" 2>/dev/null || true
+		relay_pid=
+	fi
+	rm -rf "$qmpdir"
+}
+trap end_relay EXIT
+trap 'end_relay; trap - INT; kill -INT $$' INT
+trap 'end_relay; trap - TERM; kill -TERM $$' TERM
+trap 'end_relay; trap - HUP; kill -HUP $$' HUP
+qemu_args+=(-qmp "unix:$qmpdir/qmp.sock,server=on,wait=off")
+python3 "$MVF_ROOT/scripts/bench/host-relay.py" --qmp "$qmpdir/qmp.sock" \
+	--dir "$out/host-channel" --parent $$ </dev/null >"$out/relay.log" 2>&1 &
+relay_pid=$!
 # Extra QEMU arguments for a developer's run, e.g. MVF_QEMU_ARGS="-trace
 # iotlb_remap" (word-split; trace output goes to $out/qemu.log).
 # shellcheck disable=SC2206
@@ -158,6 +190,7 @@ qrc=0
 stall_run "$out/console.log" "$quiet" show_job \
 	timeout --foreground -k 10 "$timeout" "$qemu" "${qemu_args[@]}" || qrc=$?
 echo "qemu-end $EPOCHSECONDS" >> "$out/times"
+end_relay
 if [ -n "$STALL_WHY" ]; then
 	log "vm: QEMU stopped after $(( EPOCHSECONDS - t0 )) s: the guest stalled"
 	echo "bench stall: $STALL_WHY, see $out/console.log" >&2
