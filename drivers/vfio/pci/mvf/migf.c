@@ -605,10 +605,6 @@ static int mvf_resume_rec_begin(struct mvf_migf *migf)
 	int ret;
 
 	migf->rec_tag = le16_to_cpu(h->tag);
-	if (migf->rec_end) {
-		dev_err_ratelimited(migf->dev, "resume data after the END record\n");
-		return -EINVAL;
-	}
 	if (!migf->ident_ok && migf->rec_tag != MVF_REC_IDENT) {
 		dev_err_ratelimited(migf->dev, "resume data does not start with an MVF stream (first record tag %#x)\n",
 				    migf->rec_tag);
@@ -755,6 +751,12 @@ static ssize_t mvf_resume_write_step(struct mvf_migf *migf,
 	enum mvf_migf_state state;
 	size_t n;
 	int ret;
+
+	/* END is the last record: not one byte may follow it */
+	if (migf->rec_end) {
+		dev_err_ratelimited(migf->dev, "resume data after the END record\n");
+		return -EINVAL;
+	}
 
 	if (!migf->in_rec && migf->hdr_len == MVF_REC_HDR_SIZE) {
 		/* a header taken by an earlier, interrupted, write */
