@@ -282,7 +282,7 @@ struct writer {
 	pthread_t thread;
 	volatile bool stop;
 	bool joined;
-	unsigned int rounds;
+	unsigned int rounds;		/* pages written so far */
 	int err;
 };
 
@@ -300,22 +300,47 @@ static void *writer_main(void *arg)
 		if (w->err)
 			break;
 		seq++;
+		__atomic_store_n(&w->rounds, seq, __ATOMIC_RELEASE);
 	}
-	w->rounds = seq;
 	return NULL;
 }
 
-/* After the second round the writer stops: its last WQE is complete. */
-static void writer_between(void *arg, unsigned int round, uint64_t initial,
-			   uint64_t dirty)
+static void writer_join(struct writer *w)
 {
-	struct writer *w = arg;
-
-	if (round < 2 || w->joined)
+	if (w->joined)
 		return;
 	w->stop = true;
 	pthread_join(w->thread, NULL);
 	w->joined = true;
+}
+
+/*
+ * After round 1 the writer must have dirtied a page since that round was
+ * read, however the threads were scheduled, so there is a round 2; after
+ * round 2 it stops: its last WQE is complete.
+ */
+static void writer_between(void *arg, unsigned int round)
+{
+	struct writer *w = arg;
+	unsigned int seen = __atomic_load_n(&w->rounds, __ATOMIC_ACQUIRE);
+	int i;
+
+	if (round == 1) {
+		for (i = 0; i < 10000; i++) {
+			if (__atomic_load_n(&w->rounds, __ATOMIC_ACQUIRE) >=
+			    seen + 2)
+				break;
+			usleep(1000);
+		}
+		return;
+	}
+	writer_join(w);
+}
+
+/* The vCPUs stop before the source leaves the running states. */
+static void writer_before_stop(void *arg)
+{
+	writer_join(arg);
 }
 
 /*
@@ -334,13 +359,11 @@ TEST_F_TIMEOUT(precopy, live_with_dma, MVF_T_SHORT)
 	int ret;
 
 	o.between_rounds = writer_between;
+	o.before_stop = writer_before_stop;
 	o.arg = &w;
 	ASSERT_EQ(0, pthread_create(&w.thread, NULL, writer_main, &w));
 	ret = vfio_migrate_live(vf1->vdev, vf2->vdev, &o, &st);
-	if (!w.joined) {
-		w.stop = true;
-		pthread_join(w.thread, NULL);
-	}
+	writer_join(&w);
 	ASSERT_EQ(0, ret);
 	TH_LOG("%u pre-copy rounds, %llu bytes live, %llu after the stop, downtime %.3f s; the VF wrote %u pages meanwhile (last: %s)",
 	       st.rounds, (unsigned long long)st.precopy_bytes,

@@ -1121,6 +1121,7 @@ int vfio_migrate_live(struct vfio_dev *src, struct vfio_dev *dst,
 	int save_fd = -1, load_fd = -1, ret;
 	uint64_t initial = 0, dirty = 0, flags = 0;
 	double t0 = vfio_now(), t;
+	bool stopped = false;
 	char *bounce;
 
 	memset(st, 0, sizeof(*st));
@@ -1154,18 +1155,21 @@ int vfio_migrate_live(struct vfio_dev *src, struct vfio_dev *dst,
 				goto out;
 			}
 			st->rounds++;
+			if (o->between_rounds)
+				o->between_rounds(o->arg, st->rounds);
 			ret = vfio_mig_precopy_info(save_fd, &initial, &dirty);
 			if (ret)
 				goto out;
-			if (o->between_rounds)
-				o->between_rounds(o->arg, st->rounds, initial,
-						  dirty);
 			if ((!initial && !dirty) || st->rounds >= o->max_rounds)
 				break;
 		}
 		st->t_precopy = vfio_now() - t0;
 	}
 
+	if (o->before_stop) {
+		o->before_stop(o->arg);
+		stopped = true;
+	}
 	t = vfio_now();
 	if (o->precopy) {
 		if (flags & VFIO_MIGRATION_P2P)
@@ -1206,6 +1210,8 @@ int vfio_migrate_live(struct vfio_dev *src, struct vfio_dev *dst,
 	if (!ret)
 		ret = vfio_mig_set_state(src, VFIO_DEVICE_STATE_STOP, NULL);
 out:
+	if (o->before_stop && !stopped)
+		o->before_stop(o->arg);
 	st->t_total = vfio_now() - t0;
 	free(bounce);
 	if (save_fd >= 0)

@@ -205,11 +205,18 @@ struct vfio_live_opts {
 	unsigned int max_rounds;	/* pre-copy rounds at most */
 	size_t bounce;			/* bytes per read()/write() */
 	/*
-	 * Called between pre-copy rounds with the round's number and the
-	 * fd's PRECOPY_INFO (e.g. to dirty the device); may be NULL.
+	 * Called after each pre-copy round was read, with its number,
+	 * before PRECOPY_INFO decides on another round (e.g. to dirty the
+	 * device); may be NULL.
 	 */
-	void (*between_rounds)(void *arg, unsigned int round,
-			       uint64_t initial, uint64_t dirty);
+	void (*between_rounds)(void *arg, unsigned int round);
+	/*
+	 * Called once the source is to leave the running states, as a VMM
+	 * stops its vCPUs first: after it, nothing may touch the source's
+	 * BARs.  Also called when the migration fails before that point.
+	 * May be NULL.
+	 */
+	void (*before_stop)(void *arg);
 	/* Sees every byte of the stream as it passes; may be NULL. */
 	void (*tap)(void *arg, const void *data, size_t len);
 	void *arg;
