@@ -39,7 +39,11 @@
 void mvf_bars_revoke(struct mvf_vfio_dev *mvdev)
 {
 	lockdep_assert_held(&mvdev->state_mutex);
-	if (mvdev->bars_revoked)
+	/*
+	 * Without a user there is no access to revoke, and the core's
+	 * state for it (vconfig) does not exist; open starts unrevoked.
+	 */
+	if (mvdev->bars_revoked || !mvdev->is_open)
 		return;
 	vfio_pci_core_revoke_bars(&mvdev->core_device, true);
 	mvdev->bars_revoked = true;
@@ -142,7 +146,8 @@ void mvf_bars_revoke(struct mvf_vfio_dev *mvdev)
 	struct vfio_pci_core_device *core = &mvdev->core_device;
 
 	lockdep_assert_held(&mvdev->state_mutex);
-	if (mvdev->bars_revoked)
+	/* without a user there is no access to revoke */
+	if (mvdev->bars_revoked || !mvdev->is_open)
 		return;
 	down_write(&mvdev->rw_gate);
 	down_write(&core->memory_lock);
