@@ -79,7 +79,34 @@ mvf_setup() {
 		n=$((n + 1))
 	done
 	[ "$n" = "$2" ] || { echo "only $n VFs to bind" >&2; return 1; }
-	export MVF_VFS
+	MVF_NUMVFS=$1
+	export MVF_VFS MVF_NUMVFS
+}
+
+# mvf_restore_pf: the first PF bound to mvf_core with MVF_NUMVFS VFs, as
+# mvf_setup left it, after a test that unbound it or disabled SR-IOV and
+# stopped before it put things back.  Prints what it did; false if it
+# could not.
+mvf_restore_pf() {
+	local pf d n drv
+	pf=$(mvf_pf) || return 1
+	d=/sys/bus/pci/devices/$pf
+	drv=$(mvf_link_name "$d/driver" 2> /dev/null)
+	if [ "$drv" != mvf_core ]; then
+		if [ -n "$drv" ]; then
+			echo "$pf" > "$d/driver/unbind" || return 1
+		fi
+		echo "$pf" > /sys/bus/pci/drivers/mvf_core/bind || return 1
+		echo "# PF $pf bound to mvf_core again"
+	fi
+	read -r n < "$d/sriov_numvfs" || return 1
+	if [ -n "$MVF_NUMVFS" ] && [ "$n" != "$MVF_NUMVFS" ]; then
+		if [ "$n" != 0 ]; then
+			echo 0 > "$d/sriov_numvfs" || return 1
+		fi
+		echo "$MVF_NUMVFS" > "$d/sriov_numvfs" || return 1
+		echo "# PF $pf: $MVF_NUMVFS VFs enabled again"
+	fi
 }
 
 # mvf_large_vfs: on the PFs after the first, enable the VFs of those whose
@@ -115,14 +142,19 @@ mvf_large_vfs() {
 	echo "$out"
 }
 
-# mvf_reset_vfs WHEN: put every VF of MVF_VFS back into a known state (WHEN,
-# e.g. "before mvf_reset_test", only labels the output): a function reset
+# mvf_reset_vfs WHEN: put the PF (mvf_restore_pf) and every VF of MVF_VFS
+# back into a known state (WHEN, e.g. "before mvf_reset_test", only labels
+# the output): a function reset
 # through sysfs, or, if that fails or the VF is no longer bound to
 # mvf-vfio-pci, unbind and rebind it.  Prints "# reset VFs: BDF how, ..."
 # and a TAP "not ok" line for each VF that cannot be brought back; false
 # if there was one.
 mvf_reset_vfs() {
 	local v how list='' bad=0
+	if ! mvf_restore_pf; then
+		echo "not ok restore the PF $1: not bound to mvf_core with ${MVF_NUMVFS:-its} VFs"
+		bad=1
+	fi
 	for v in $MVF_VFS; do
 		how=reset
 		if [ ! -e "/sys/bus/pci/drivers/mvf-vfio-pci/$v" ] ||

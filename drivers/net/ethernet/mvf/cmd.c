@@ -85,6 +85,7 @@ static const struct mvf_synd_name mvf_synd_names[] = {
 	MVF_SYND_NAME(STILL_FROZEN),
 	MVF_SYND_NAME(NO_SESSION),
 	MVF_SYND_NAME(RUNNING),
+	MVF_SYND_NAME(ABORTED),
 	MVF_SYND_NAME(SAVE_NO_SPACE),
 	MVF_SYND_NAME(DMA_READ),
 	MVF_SYND_NAME(DMA_WRITE),
@@ -605,6 +606,24 @@ static void mvf_eq_frozen_access(struct mvf_core_dev *core, u16 vhca_id,
 	pci_dev_put(vf);
 }
 
+/*
+ * The device changed its link.  VF drivers pass it on to their users (an
+ * eventfd they opt into); nothing is logged.  Runs in the event queue
+ * thread.
+ */
+static void mvf_eq_link_change(struct mvf_core_dev *core, u64 data)
+{
+	struct mvf_core_link link = {
+		.speed = MVF_LINK_EVENT_SPEED(data),
+		.width = MVF_LINK_EVENT_WIDTH(data),
+	};
+
+	dev_dbg(mvf_dev(core), "link changed: speed code %u, x%u\n",
+		link.speed, link.width);
+	blocking_notifier_call_chain(&core->nh, MVF_CORE_EVENT_LINK_CHANGE,
+				     &link);
+}
+
 static irqreturn_t mvf_eq_thread(int irq, void *data)
 {
 	struct mvf_core_dev *core = data;
@@ -629,6 +648,9 @@ static irqreturn_t mvf_eq_thread(int irq, void *data)
 		case MVF_EVENT_FROZEN_ACCESS:
 			mvf_eq_frozen_access(core, le16_to_cpu(eqe->vhca_id),
 					     le64_to_cpu(eqe->data));
+			break;
+		case MVF_EVENT_LINK_CHANGE:
+			mvf_eq_link_change(core, le64_to_cpu(eqe->data));
 			break;
 		default:
 			dev_dbg_ratelimited(mvf_dev(core),
