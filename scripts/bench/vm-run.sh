@@ -113,8 +113,15 @@ pref64_reserve() {
 accel=$("$MVF_ROOT/scripts/bench/pick-accel.sh" "$qemu" "$kdir" "$fw")
 log "vm: booting ($accel, $vfs VFs x $devmem device memory${pf2:+, a second PF with $pf2_vfs VFs x $pf2}${pf3:+, a third with 2 VFs x $pf3}); log in $out"
 
+# The root ports use native PCIe hotplug, not ACPI's: with ACPI hotplug
+# (q35's default) QEMU never sets Presence Detect and Data Link Layer Link
+# Active in a port's status, while the port (16 GT/s) advertises Link
+# Active Reporting, so every secondary bus reset - the recovery from a
+# fatal AER error - ends with "Data Link Layer Link Active not set" and
+# the VFs' driver permanently failed.
 qemu_args=(
 	-accel "$accel" -cpu qemu64,+arat -m "$mem" -smp 2 -M q35,kernel-irqchip=split
+	-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
 	-nic none -nodefaults -no-user-config -L "$fw"
 	-device intel-iommu,intremap=on
 	-device "pcie-root-port,id=rp1,chassis=1,pref64-reserve=$(pref64_reserve "$vfs" "$devmem" 2048)"
