@@ -122,51 +122,12 @@ static const uint32_t states[] = {
 
 #define NSTATES	(sizeof(states) / sizeof(states[0]))
 
-/* Set (@fd >= 0) or remove (-1) the eventfd of interrupt @index. */
-static int irq_eventfd(struct vfio_dev *dev, uint32_t index, int fd)
-{
-	struct {
-		struct vfio_irq_set hdr;
-		int32_t fd;
-	} set = {
-		.hdr = {
-			.argsz = sizeof(set),
-			.flags = VFIO_IRQ_SET_DATA_EVENTFD |
-				 VFIO_IRQ_SET_ACTION_TRIGGER,
-			.index = index,
-			.start = 0,
-			.count = 1,
-		},
-		.fd = fd,
-	};
-
-	return ioctl(dev->fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
-}
-
-/* Signals on @efd since the last call, waiting up to @ms for one. */
-static uint64_t efd_take(int efd, int ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t n = 0;
-
-	if (poll(&p, 1, ms) == 1 && read(efd, &n, sizeof(n)) != sizeof(n))
-		n = 0;
-	return n;
-}
-
 static int sysfs_write(const char *bdf, const char *attr, const char *val)
 {
 	char path[128];
-	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
+	return mvf_sysfs_put(path, val);
 }
 
 static int sysfs_read_u64(const char *bdf, const char *attr,
@@ -192,26 +153,6 @@ static int sysfs_read_u64(const char *bdf, const char *attr,
 	}
 	fclose(f);
 	return ret;
-}
-
-/* The VF's PF, from sysfs. */
-static int pf_of(const char *vf, char *pf, size_t len)
-{
-	char path[128], target[256];
-	const char *base;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/physfn", vf);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = 0;
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	if (strlen(base) >= len)
-		return -ENAMETOOLONG;
-	memcpy(pf, base, strlen(base) + 1);
-	return 0;
 }
 
 /* Reset @bdf through sysfs with reset method @method only. */
@@ -312,15 +253,15 @@ FIXTURE_SETUP(fault)
 	ASSERT_EQ(0, ret) TH_LOG("%s", why);
 	self->a = self->env.vf[0];
 	self->b = self->env.vf[1];
-	ASSERT_EQ(0, pf_of(self->a->bdf, self->pf, sizeof(self->pf)));
+	ASSERT_EQ(0, mvf_pf_of(self->a->bdf, self->pf, sizeof(self->pf)));
 	mvf_make_busy(&self->env, self->a, &self->qp, 0, SEED, FILL);
 	self->errfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	self->nffd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ASSERT_LE(0, self->errfd);
 	ASSERT_LE(0, self->nffd);
-	ASSERT_EQ(0, irq_eventfd(self->a->vdev, VFIO_PCI_ERR_IRQ_INDEX,
+	ASSERT_EQ(0, vfio_irq_eventfd(self->a->vdev, VFIO_PCI_ERR_IRQ_INDEX,
 				 self->errfd));
-	ASSERT_EQ(0, irq_eventfd(self->a->vdev,
+	ASSERT_EQ(0, vfio_irq_eventfd(self->a->vdev,
 				 MVF_VFIO_PCI_NONFATAL_ERR_IRQ_INDEX,
 				 self->nffd));
 }
@@ -415,14 +356,14 @@ static void fault_in(struct __test_metadata *_metadata,
 	} else if (state == VFIO_DEVICE_STATE_RESUMING) {
 		ASSERT_EQ(0, vfio_mig_load(fd, img, len / 2));
 	}
-	efd_take(self->errfd, 0);
-	efd_take(self->nffd, 0);
+	vfio_eventfd_wait(self->errfd, 0);
+	vfio_eventfd_wait(self->nffd, 0);
 
 	inject(_metadata, self, variant);
 
-	errs = efd_take(self->errfd, class == CLASS_NOTHING ||
+	errs = vfio_eventfd_wait(self->errfd, class == CLASS_NOTHING ||
 				     class == CLASS_RESET ? 0 : 5000);
-	nfs = efd_take(self->nffd, class == CLASS_NONFATAL ? 5000 : 0);
+	nfs = vfio_eventfd_wait(self->nffd, class == CLASS_NONFATAL ? 5000 : 0);
 
 	switch (class) {
 	case CLASS_RESET:
@@ -551,7 +492,7 @@ FIXTURE_SETUP(methods)
 	if (ret > 0)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, ret) TH_LOG("%s", why);
-	ASSERT_EQ(0, pf_of(self->env.vf[0]->bdf, self->pf, sizeof(self->pf)));
+	ASSERT_EQ(0, mvf_pf_of(self->env.vf[0]->bdf, self->pf, sizeof(self->pf)));
 }
 
 FIXTURE_TEARDOWN(methods)

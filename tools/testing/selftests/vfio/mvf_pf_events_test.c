@@ -31,19 +31,6 @@
 #define FILL		(256UL << 10)
 #define SYS_PCI		"/sys/bus/pci"
 
-static int sysfs_put(const char *path, const char *val)
-{
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static int sysfs_get_int(const char *path, int *val)
 {
 	FILE *f = fopen(path, "r");
@@ -55,25 +42,6 @@ static int sysfs_get_int(const char *path, int *val)
 		ret = -EINVAL;
 	fclose(f);
 	return ret;
-}
-
-static int pf_of(const char *vf, char *pf, size_t len)
-{
-	char path[128], target[256];
-	const char *base;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), SYS_PCI "/devices/%s/physfn", vf);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = 0;
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	if (strlen(base) >= len)
-		return -ENAMETOOLONG;
-	memcpy(pf, base, strlen(base) + 1);
-	return 0;
 }
 
 FIXTURE(pf_events) {
@@ -94,7 +62,7 @@ FIXTURE_SETUP(pf_events)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, ret) TH_LOG("%s", why);
 	self->a = self->env.vf[0];
-	ASSERT_EQ(0, pf_of(self->a->bdf, self->pf, sizeof(self->pf)));
+	ASSERT_EQ(0, mvf_pf_of(self->a->bdf, self->pf, sizeof(self->pf)));
 	mvf_make_busy(&self->env, self->a, &self->qp, 0, SEED, FILL);
 }
 
@@ -119,7 +87,7 @@ TEST_F_TIMEOUT(pf_events, numvfs_zero_refused_while_a_vf_is_open,
 					&fd));
 	ASSERT_EQ(sizeof(buf), read(fd, buf, sizeof(buf)));
 
-	EXPECT_EQ(-EBUSY, sysfs_put(path, "0"))
+	EXPECT_EQ(-EBUSY, mvf_sysfs_put(path, "0"))
 		TH_LOG("disabling SR-IOV under an open VF was not refused");
 	ASSERT_EQ(0, sysfs_get_int(path, &n1));
 	EXPECT_EQ(n0, n1);
@@ -172,36 +140,6 @@ static int link_status(struct vfio_dev *dev, int *speed, int *width)
 	return 0;
 }
 
-static int irq_eventfd(struct vfio_dev *dev, uint32_t index, int fd)
-{
-	struct {
-		struct vfio_irq_set hdr;
-		int32_t fd;
-	} set = {
-		.hdr = {
-			.argsz = sizeof(set),
-			.flags = VFIO_IRQ_SET_DATA_EVENTFD |
-				 VFIO_IRQ_SET_ACTION_TRIGGER,
-			.index = index,
-			.count = 1,
-		},
-		.fd = fd,
-	};
-
-	return ioctl(dev->fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
-}
-
-/* Signals on @efd, waiting up to @ms for the first. */
-static uint64_t efd_wait(int efd, int ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t n = 0;
-
-	if (poll(&p, 1, ms) == 1 && read(efd, &n, sizeof(n)) != sizeof(n))
-		n = 0;
-	return n;
-}
-
 /* Kernel log lines since @kfd was opened that name "link" and MVF. */
 static int klog_link_lines(int kfd, char *last, size_t len)
 {
@@ -251,20 +189,20 @@ TEST_F_TIMEOUT(pf_events, link_change_reaches_the_eventfd, MVF_T_SHORT)
 	EXPECT_EQ(w1, w);
 
 	/* opted in: each change signals */
-	ASSERT_EQ(0, irq_eventfd(a->vdev, MVF_VFIO_PCI_LINK_IRQ_INDEX, efd));
-	EXPECT_EQ(0, efd_wait(efd, 0)) TH_LOG("a signal before any change");
+	ASSERT_EQ(0, vfio_irq_eventfd(a->vdev, MVF_VFIO_PCI_LINK_IRQ_INDEX, efd));
+	EXPECT_EQ(0, vfio_eventfd_wait(efd, 0)) TH_LOG("a signal before any change");
 	ret = mvf_host_link_set(self->pf, s0, w0);
 	ASSERT_EQ(0, ret) TH_LOG("link of %s: %s", self->pf, strerror(-ret));
-	EXPECT_LE(1, efd_wait(efd, 10000)) TH_LOG("no link event in 10 s");
+	EXPECT_LE(1, vfio_eventfd_wait(efd, 10000)) TH_LOG("no link event in 10 s");
 	ASSERT_EQ(0, link_status(a->vdev, &s, &w));
 	EXPECT_EQ(s0, s);
 	EXPECT_EQ(w0, w);
 
 	/* the eventfd removed: no more signals */
-	ASSERT_EQ(0, irq_eventfd(a->vdev, MVF_VFIO_PCI_LINK_IRQ_INDEX, -1));
+	ASSERT_EQ(0, vfio_irq_eventfd(a->vdev, MVF_VFIO_PCI_LINK_IRQ_INDEX, -1));
 	ret = mvf_host_link_set(self->pf, s1, w1);
 	ASSERT_EQ(0, ret);
-	EXPECT_EQ(0, efd_wait(efd, 1000)) TH_LOG("a signal after the eventfd was removed");
+	EXPECT_EQ(0, vfio_eventfd_wait(efd, 1000)) TH_LOG("a signal after the eventfd was removed");
 	ASSERT_EQ(0, mvf_host_link_set(self->pf, s0, w0));
 	usleep(500 * 1000);
 
@@ -280,25 +218,18 @@ TEST_F_TIMEOUT(pf_events, link_change_reaches_the_eventfd, MVF_T_SHORT)
 /* The VFs of @pf bound to mvf-vfio-pci, as BDFs; returns how many. */
 static int bound_vfs(const char *pf, char bdfs[][MVF_BDF_LEN], int max)
 {
-	char path[160], target[256], drv[160];
-	const char *base;
+	char path[160], drv[160], vf[MVF_BDF_LEN];
 	int i, n = 0;
-	ssize_t len;
 
 	for (i = 0; n < max; i++) {
 		snprintf(path, sizeof(path), SYS_PCI "/devices/%s/virtfn%d",
 			 pf, i);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len < 0)
+		if (mvf_sysfs_link_name(path, vf, sizeof(vf)))
 			break;
-		target[len] = 0;
-		base = strrchr(target, '/');
-		base = base ? base + 1 : target;
-		snprintf(drv, sizeof(drv),
-			 SYS_PCI "/drivers/mvf-vfio-pci/%.31s", base);
-		if (access(drv, F_OK))
-			continue;
-		snprintf(bdfs[n++], MVF_BDF_LEN, "%.31s", base);
+		snprintf(drv, sizeof(drv), SYS_PCI "/drivers/mvf-vfio-pci/%s",
+			 vf);
+		if (!access(drv, F_OK))
+			memcpy(bdfs[n++], vf, sizeof(vf));
 	}
 	return n;
 }
@@ -308,10 +239,6 @@ TEST_F_TIMEOUT(pf_events, unbinding_the_pf_ends_migrations_first,
 {
 	struct mvf_vf *a = self->a;
 	char bdfs[64][MVF_BDF_LEN], path[160], num[16], buf[4096];
-	struct {
-		struct vfio_irq_set hdr;
-		int32_t fd;
-	} set;
 	struct pollfd p;
 	uint64_t cnt;
 	int fd = -1, efd, n0 = 0, nb, i, status;
@@ -326,15 +253,7 @@ TEST_F_TIMEOUT(pf_events, unbinding_the_pf_ends_migrations_first,
 
 	efd = eventfd(0, EFD_CLOEXEC);
 	ASSERT_LE(0, efd);
-	set.hdr = (struct vfio_irq_set){
-		.argsz = sizeof(set),
-		.flags = VFIO_IRQ_SET_DATA_EVENTFD |
-			 VFIO_IRQ_SET_ACTION_TRIGGER,
-		.index = VFIO_PCI_REQ_IRQ_INDEX,
-		.count = 1,
-	};
-	set.fd = efd;
-	ASSERT_EQ(0, ioctl(a->vdev->fd, VFIO_DEVICE_SET_IRQS, &set));
+	ASSERT_EQ(0, vfio_irq_eventfd(a->vdev, VFIO_PCI_REQ_IRQ_INDEX, efd));
 	ASSERT_EQ(0, vfio_mig_set_state(a->vdev, VFIO_DEVICE_STATE_STOP_COPY,
 					&fd));
 	ASSERT_EQ(sizeof(buf), read(fd, buf, sizeof(buf)));
@@ -374,14 +293,14 @@ TEST_F_TIMEOUT(pf_events, unbinding_the_pf_ends_migrations_first,
 		TH_LOG("unbinding mvf_core failed");
 
 	/* put it all back: mvf_core, the VFs, their driver */
-	ASSERT_EQ(0, sysfs_put(SYS_PCI "/drivers/mvf_core/bind", self->pf));
+	ASSERT_EQ(0, mvf_sysfs_put(SYS_PCI "/drivers/mvf_core/bind", self->pf));
 	snprintf(num, sizeof(num), "%d", n0);
-	ASSERT_EQ(0, sysfs_put(path, num));
+	ASSERT_EQ(0, mvf_sysfs_put(path, num));
 	for (i = 0; i < nb; i++) {
 		snprintf(path, sizeof(path),
 			 SYS_PCI "/devices/%.31s/driver_override", bdfs[i]);
-		ASSERT_EQ(0, sysfs_put(path, "mvf-vfio-pci"));
-		ASSERT_EQ(0, sysfs_put(SYS_PCI "/drivers_probe", bdfs[i]));
+		ASSERT_EQ(0, mvf_sysfs_put(path, "mvf-vfio-pci"));
+		ASSERT_EQ(0, mvf_sysfs_put(SYS_PCI "/drivers_probe", bdfs[i]));
 		snprintf(path, sizeof(path),
 			 SYS_PCI "/drivers/mvf-vfio-pci/%.31s", bdfs[i]);
 		ASSERT_EQ(0, access(path, F_OK)) TH_LOG("%s not bound again",

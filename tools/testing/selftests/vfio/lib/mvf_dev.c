@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,44 @@ static int read_hex_file(const char *path, unsigned long *val)
 static int bdf_cmp(const void *a, const void *b)
 {
 	return strcmp(a, b);
+}
+
+int mvf_sysfs_link_name(const char *path, char *name, size_t len)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	const char *base;
+
+	if (n < 0)
+		return -errno;
+	target[n] = 0;
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return -ENAMETOOLONG;
+	memcpy(name, base, strlen(base) + 1);
+	return 0;
+}
+
+int mvf_sysfs_put(const char *path, const char *val)
+{
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int mvf_pf_of(const char *vf, char *pf, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/physfn", vf);
+	return mvf_sysfs_link_name(path, pf, len);
 }
 
 int mvf_find_vfs(char bdfs[][MVF_BDF_LEN], int max)

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mvf_dev.h"
 #include "mvf_host.h"
 
 #define MVF_HOST_DIR_DEFAULT	"/tmp/out/host-channel"
@@ -151,24 +152,6 @@ int mvf_host_qmp(const char *json, char *reply, size_t len)
 	return ret;
 }
 
-/* The last component of symlink @path into @name (@size bytes) */
-static int mvf_host_link_name(const char *path, char *name, size_t size)
-{
-	char t[PATH_MAX];
-	ssize_t n = readlink(path, t, sizeof(t) - 1);
-	const char *s;
-
-	if (n < 0)
-		return -errno;
-	t[n] = '\0';
-	s = strrchr(t, '/');
-	s = s ? s + 1 : t;
-	if (strlen(s) >= size)
-		return -ENAMETOOLONG;
-	memcpy(name, s, strlen(s) + 1);
-	return 0;
-}
-
 static int mvf_host_read_hex(const char *dir, const char *file,
 			     unsigned int *val)
 {
@@ -198,12 +181,12 @@ int mvf_host_fn(const char *bdf, char *pf_id, char *fn)
 	int n, i, k = 0, ret = -ENODEV;
 
 	snprintf(path, sizeof(path), "%s/%s/physfn", sys, bdf);
-	if (!mvf_host_link_name(path, pf, sizeof(pf))) {
+	if (!mvf_sysfs_link_name(path, pf, sizeof(pf))) {
 		fn[0] = '\0';
 		for (i = 0; ; i++) {
 			snprintf(path, sizeof(path), "%s/%s/virtfn%d", sys, pf,
 				 i);
-			if (mvf_host_link_name(path, vfn, sizeof(vfn)))
+			if (mvf_sysfs_link_name(path, vfn, sizeof(vfn)))
 				break;
 			if (!strcmp(vfn, bdf)) {
 				snprintf(fn, MVF_HOST_ID_LEN, "vf%d", i);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -722,6 +723,35 @@ int vfio_dev_dmabuf(struct vfio_dev *dev, uint32_t index, uint64_t off,
 		      dev->bdf);
 	return -EOPNOTSUPP;
 #endif
+}
+
+int vfio_irq_eventfd(struct vfio_dev *dev, uint32_t index, int fd)
+{
+	struct {
+		struct vfio_irq_set hdr;
+		int32_t fd;
+	} set = {
+		.hdr = {
+			.argsz = sizeof(set),
+			.flags = VFIO_IRQ_SET_DATA_EVENTFD |
+				 VFIO_IRQ_SET_ACTION_TRIGGER,
+			.index = index,
+			.count = 1,
+		},
+		.fd = fd,
+	};
+
+	return ioctl(dev->fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
+}
+
+uint64_t vfio_eventfd_wait(int efd, int ms)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	uint64_t n = 0;
+
+	if (poll(&p, 1, ms) == 1 && read(efd, &n, sizeof(n)) != sizeof(n))
+		n = 0;
+	return n;
 }
 
 int vfio_dev_reset(struct vfio_dev *dev)

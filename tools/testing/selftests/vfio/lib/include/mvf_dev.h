@@ -45,6 +45,15 @@ struct mvf_vf {
  */
 int mvf_find_vfs(char bdfs[][MVF_BDF_LEN], int max);
 
+/*
+ * sysfs: the last component of symlink @path into @name (@len bytes);
+ * write @val to the attribute file @path; the PF of VF @vf into @pf.
+ * Each returns 0 or -errno.
+ */
+int mvf_sysfs_link_name(const char *path, char *name, size_t len);
+int mvf_sysfs_put(const char *path, const char *val);
+int mvf_pf_of(const char *vf, char *pf, size_t len);
+
 /* BAR0 access mode from $MVF_BAR0 ("mmap" or "pio"), default mmap. */
 enum mvf_bar0_access mvf_bar0_default(void);
 

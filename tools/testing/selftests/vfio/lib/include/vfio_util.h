@@ -128,6 +128,13 @@ int vfio_dev_dmabuf(struct vfio_dev *dev, uint32_t index, uint64_t off,
 
 int vfio_dev_reset(struct vfio_dev *dev);
 /*
+ * Set (@fd >= 0) or remove (-1) the eventfd that interrupt @index
+ * (count 1) triggers.  Returns 0 or -errno.
+ */
+int vfio_irq_eventfd(struct vfio_dev *dev, uint32_t index, int fd);
+/* Signals counted on eventfd @efd, waiting up to @ms for the first. */
+uint64_t vfio_eventfd_wait(int efd, int ms);
+/*
  * Set Memory Space and Bus Master Enable in the PCI command register (in
  * config space, through the device fd): vfio-pci leaves bus mastering off,
  * and a device without it cannot DMA.  vfio_dev_open() does this.
