@@ -472,6 +472,60 @@ FAULT_STATE(pre_copy_partly_read, VFIO_DEVICE_STATE_PRE_COPY)
 FAULT_STATE(pre_copy_p2p_partly_read, VFIO_DEVICE_STATE_PRE_COPY_P2P)
 
 /*
+ * A user with neither error eventfd cannot be told of a non-fatal error,
+ * so the VF is marked failed: ERROR, its BARs revoked, until the user
+ * resets it.  (With either eventfd a running VF goes on: the matrix.)
+ */
+FIXTURE(unheard) {
+	struct mvf_env env;
+	struct mvf_qp qp;
+};
+
+FIXTURE_SETUP(unheard)
+{
+	char why[512];
+	int ret;
+
+	ret = mvf_env_open(&self->env, VFIO_MODE_IOMMUFD, 1, why, sizeof(why));
+	if (ret > 0)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	mvf_make_busy(&self->env, self->env.vf[0], &self->qp, 0, SEED, FILL);
+}
+
+FIXTURE_TEARDOWN(unheard)
+{
+	if (self->env.nvf)
+		vfio_dev_reset(self->env.vf[0]->vdev);
+	mvf_env_close(&self->env);
+}
+
+TEST_F_TIMEOUT(unheard, nonfatal_marks_the_vf_failed, MVF_T_SHORT)
+{
+	struct mvf_vf *a = self->env.vf[0];
+	char why[256] = "";
+	uint32_t v;
+	int ret;
+
+	ret = aer_inject_wait(a->bdf, "uncor-nonfatal", why, sizeof(why));
+	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	EXPECT_EQ(VFIO_DEVICE_STATE_ERROR, mvf_state(a))
+		TH_LOG("an error nobody heard of left the VF running");
+	vfio_util_quiet = true;
+	ret = vfio_region_read(a->vdev, VFIO_PCI_BAR0_REGION_INDEX,
+			       MVF_VF_REG_SCRATCH(0), &v, sizeof(v));
+	vfio_util_quiet = false;
+	EXPECT_EQ(-EIO, ret) TH_LOG("BAR 0 still readable: %d", ret);
+
+	ASSERT_EQ(0, vfio_dev_reset(a->vdev));
+	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, mvf_state(a));
+	EXPECT_EQ(MVF_VF_NUM_SCRATCH, mvf_scratch_check(a, SEED))
+		TH_LOG("the reset did not reset the VF");
+	mvf_scratch_set(a, SEED + 5);
+	EXPECT_EQ(0, mvf_scratch_check(a, SEED + 5));
+}
+
+/*
  * The reset methods the kernel offers for an MVF VF and its PF, as
  * admin-guide.rst lists them: FLR and PM reset for a VF, no bus reset (a
  * VF shares its bus with the PF and its siblings; the kernel resets a bus
