@@ -609,8 +609,7 @@ void mvf_lm_error_detected(struct mvf_vfio_dev *mvdev, bool fatal)
 	mvdev->blocked |= MVF_BLOCK_AER;
 	mvf_lm_cut(mvdev, fatal ? "fatal PCI error" :
 		   "uncorrectable PCI error");
-	if (mvdev->is_open)
-		mvf_bars_revoke(mvdev);
+	mvf_bars_revoke(mvdev);		/* nothing to do if not open */
 	mvf_state_mutex_unlock(mvdev);
 }
 
