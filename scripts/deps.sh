@@ -14,10 +14,15 @@ STAMP_PKGS="build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmo
 # qemu-system-x86: Debian's own QEMU 10.0, unmodified, for the stock-VMM
 # tests of issue 8 (it runs inside the test VM; our build is separate).
 BPO_PKGS="meson python3-pycotap qemu-system-x86"
+# libvirt 11.3 for the managed-hostdev test (issue 11): bookworm's 9.0 does
+# not pick a VFIO variant driver from modules.alias (that came in 10.0).
+# Installed as PKG/bookworm-backports, not with -t: -t would take every
+# dependency from backports too (systemd 254 for systemd-container).
+LIBVIRT_PKGS="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 
 have_all() {
 	local p
-	for p in $STAMP_PKGS $BPO_PKGS; do
+	for p in $STAMP_PKGS $BPO_PKGS $LIBVIRT_PKGS; do
 		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 			grep -q 'install ok installed' || return 1
 	done
@@ -26,7 +31,11 @@ have_all() {
 		return 1
 	# and QEMU 10 (the backports one, not bookworm's 7.2)
 	/usr/bin/qemu-system-x86_64 --version 2>/dev/null |
-		awk '/QEMU emulator version/ {split($4, v, "."); ok = v[1] >= 10} END {exit !ok}'
+		awk '/QEMU emulator version/ {split($4, v, "."); ok = v[1] >= 10} END {exit !ok}' ||
+		return 1
+	# and libvirt 10 or later (the backports one, not bookworm's 9.0)
+	/usr/sbin/libvirtd --version 2>/dev/null |
+		awk '{split($NF, v, "."); ok = v[1] >= 10} END {exit !ok}'
 }
 
 SUDO=
@@ -72,6 +81,9 @@ if ! have_all; then
 	$SUDO apt-get install -y -q --no-install-recommends $STAMP_PKGS
 	# shellcheck disable=SC2086
 	$SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports $BPO_PKGS
+	# shellcheck disable=SC2046
+	$SUDO apt-get install -y -q --no-install-recommends \
+		$(printf '%s/bookworm-backports ' $LIBVIRT_PKGS)
 	have_all || { echo "deps: packages still missing" >&2; exit 1; }
 fi
 # Make sure the trixie deb-src index is there for the QEMU source.
@@ -112,4 +124,9 @@ fetch_linux_source() {
 	rm -f "$deb"
 }
 fetch_linux_source
+# The libvirt test (mvf_libvirt_test) gives libvirt a modules.alias for the
+# test kernel on a tmpfs mounted at /lib/modules in the VM, whose root is
+# this machine's, read-only: the mount point must exist.  Every Debian
+# system with a kernel has it; a container may not.
+[ -d /lib/modules ] || $SUDO mkdir -p /lib/modules
 echo "deps: ok"
