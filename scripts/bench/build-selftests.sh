@@ -42,4 +42,6 @@ install -m 0644 "$guest" "$out/mvf-guest.elf"
 install -m 0644 "$qsrc/mvf_qemu.py" "$out/mvf_qemu.py"
 install -m 0755 "$qsrc/mvf_qemu_migrate_test.py" "$out/mvf_qemu_migrate_test"
 install -m 0755 "$qsrc/mvf_qemu_demo.py" "$out/mvf_qemu_demo"
+# libvirt's managed mode (issue 11): Debian's libvirtd 11.3 with the same guest
+install -m 0755 "$qsrc/mvf_libvirt_test.py" "$out/mvf_libvirt_test"
 echo "$out"
