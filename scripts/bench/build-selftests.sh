@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Build the MVF VFIO selftests, their user library and the demo against the
-# test kernel's uAPI headers and kselftest harness; the bench's own
+# test kernel's uAPI headers and kselftest harness; upstream's VFIO
+# selftests with MVF's plugin (build-upstream-selftests.sh); the bench's own
 # guest-side check (bench/mmio-race); and install the stock-QEMU migration
 # test and demo with their guest (mvf_qemu_migrate_test, mvf_qemu_demo,
 # mvf-guest.elf).  Needs the kernel tree of scripts/bench/build-kernel.sh
@@ -27,6 +28,8 @@ log "selftests: building into $out"
 make -C "$MVF_ROOT/tools/testing/selftests/vfio" -j"$MVF_JOBS" \
 	OUTPUT="$out" REPO_ROOT="$MVF_ROOT" KSFT_DIR="$ksft" \
 	KHDR_INCLUDES="-isystem $hdr" "$@" all >&2
+# Upstream's VFIO selftests, with our driver plugin and migration tests.
+"$MVF_ROOT/scripts/bench/build-upstream-selftests.sh" "$kdir" "$out"
 # The bench's own check of the emulator (scripts/bench/mmio-race.c).
 mkdir -p "$out/bench"
 src=$MVF_ROOT/scripts/bench/mmio-race.c

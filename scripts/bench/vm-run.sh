@@ -14,7 +14,8 @@
 # many small VFs of ./mvf bench.  Each root port reserves room for all its
 # VFs' BARs.  --pf3 SIZE adds a third, 2 VFs of SIZE each, behind a root
 # port of its own: VFs with more than 4 GiB of device memory for the
-# suite's mvf_large_test.  --mem sets the guest's RAM (default 3G).
+# suite's mvf_large_test.  --mem sets the guest's RAM (default 4G, of which 1 GiB + 4 MiB
+# are huge pages reserved at boot).
 # The PFs have qdev ids pf1, pf2, pf3 in that order (QOM paths
 # /machine/peripheral/pfN; HMP pcie_aer_inject_error takes the id).
 #
@@ -47,7 +48,7 @@ set -euo pipefail
 . "$(dirname "$0")/stall-watch.sh"
 
 timeout=1800 quiet=${MVF_QUIET_TIMEOUT:-600} out= vfs=8 devmem=64M pf2=
-pf2_vfs=2 pf3= mem=3G
+pf2_vfs=2 pf3= mem=4G
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -119,8 +120,12 @@ log "vm: booting ($accel, $vfs VFs x $devmem device memory${pf2:+, a second PF w
 # Active Reporting, so every secondary bus reset - the recovery from a
 # fatal AER error - ends with "Data Link Layer Link Active not set" and
 # the VFs' driver permanently failed.
+# Huge pages for upstream's vfio_dma_mapping_test (its hugetlb variants map
+# one 2 MiB and one 1 GiB page): reserved at boot, when a 1 GiB run of
+# free memory is certain, so the guest has 4 GiB (3 GiB besides them); the
+# CPU needs pdpe1gb for 1 GiB pages.
 qemu_args=(
-	-accel "$accel" -cpu qemu64,+arat -m "$mem" -smp 2 -M q35,kernel-irqchip=split
+	-accel "$accel" -cpu qemu64,+arat,+pdpe1gb -m "$mem" -smp 2 -M q35,kernel-irqchip=split
 	-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
 	-nic none -nodefaults -no-user-config -L "$fw"
 	-device intel-iommu,intremap=on
@@ -131,7 +136,7 @@ qemu_args=(
 	-fsdev "local,id=out,path=$out,security_model=none"
 	-device virtio-9p-pci,fsdev=out,mount_tag=mvfout
 	-kernel "$kdir/arch/x86/boot/bzImage"
-	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on no_timer_check panic=-1 oops=panic quiet loglevel=4 mvf.job=/tmp/out/job-run.sh mvf.keep=$MVF_ROOT,$MVF_CACHE"
+	-append "console=ttyS0 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro init=$MVF_ROOT/scripts/bench/guest-init.sh intel_iommu=on hugepagesz=1G hugepages=1 hugepagesz=2M hugepages=2 no_timer_check panic=-1 oops=panic quiet loglevel=4 mvf.job=/tmp/out/job-run.sh mvf.keep=$MVF_ROOT,$MVF_CACHE"
 	-serial stdio -display none -no-reboot
 	-d guest_errors,unimp -D "$out/qemu.log"
 )
