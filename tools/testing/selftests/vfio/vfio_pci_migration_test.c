@@ -525,18 +525,15 @@ TEST_F_TIMEOUT(vfio_pci_migration_test, memcpy_across_migration, 120)
 				     to_iova(self->src, dst), size, count);
 
 	vfio_pci_mig_save(self->src, &image);
-	if (self->dst != self->src) {
-		vfio_pci_mig_load(self->dst, &image);
-		vfio_pci_mig_set_state(self->dst, VFIO_DEVICE_STATE_RUNNING);
-		vfio_pci_driver_migrate(self->src, self->dst);
-		/* The source is done: a VMM resets it when it lets go. */
-		vfio_pci_device_reset(self->src);
-	} else {
-		vfio_pci_device_reset(self->src);
-		vfio_pci_mig_load(self->src, &image);
-		vfio_pci_mig_set_state(self->src, VFIO_DEVICE_STATE_RUNNING);
-		vfio_pci_driver_migrate(self->src, self->src);
-	}
+	/*
+	 * The source is done: a VMM resets it when it lets go (and when it
+	 * is also the destination, it is loaded from a clean state).
+	 */
+	vfio_pci_device_reset(self->src);
+	vfio_pci_mig_load(self->dst, &image);
+	/* What the user owns (config space, interrupts) before it runs. */
+	vfio_pci_driver_migrate(self->src, self->dst);
+	vfio_pci_mig_set_state(self->dst, VFIO_DEVICE_STATE_RUNNING);
 	printf("%llu copies of %llu bytes, %zu byte stream\n",
 	       (unsigned long long)count, (unsigned long long)size, image.size);
 	vfio_mig_image_free(&image);

@@ -286,15 +286,16 @@ static void mvf_send_msi(struct vfio_pci_device *device)
 }
 
 /*
- * @to took over @from's queue pair by live migration.  The rings and the
- * driver's indices are in driver.region, the device's came with the
- * migration stream: only the interrupt, which the user sets up on each
- * device, is to be done.
+ * @to was loaded with @from's state and is about to run.  The rings and the
+ * driver's indices are in driver.region, the device's came in the
+ * migration stream; what the user owns, as a VMM restores it, is still to
+ * be set up: the command register (memory decoding and bus mastering) and
+ * the MSI-X vector.  @to is not running yet: no MMIO here.
  */
 static void mvf_migrate(struct vfio_pci_device *from,
 			struct vfio_pci_device *to)
 {
-	VFIO_ASSERT_EQ(mvf_read(to, MVF_VF_REG_MAGIC), MVF_MAGIC_VF);
+	vfio_pci_cmd_set(to, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 
 	if (from == to)
 		vfio_pci_msix_reenable(to, MVF_VF_CQ_VECTOR, 1);
