@@ -10,7 +10,8 @@ set -euo pipefail
 STAMP_PKGS="build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmod
  ninja-build libglib2.0-dev libfdt-dev libpixman-1-dev
  python3-venv pkg-config libcap-ng-dev libattr1-dev seabios qemu-system-data
- sparse dpkg-dev xz-utils zstd rsync patch dkms"
+ sparse dpkg-dev xz-utils zstd rsync patch dkms uuid-dev"
+# uuid-dev: upstream's VFIO selftests library links libuuid (VF tokens).
 # qemu-system-x86: Debian's own QEMU 10.0, unmodified, for the stock-VMM
 # tests of issue 8 (it runs inside the test VM; our build is separate).
 BPO_PKGS="meson python3-pycotap qemu-system-x86"
