@@ -25,6 +25,10 @@ unmodified, in the test VM:
       restore --xml` starts it again on another unbound VF, which libvirt
       binds to mvf-vfio-pci; the guest's job stream goes on with no gap,
       no repeat, no reboot and no FAIL
+  libvirt.unmanaged.driver_override
+      the path for libvirt before 10.0: the VF bound to mvf-vfio-pci by
+      hand (driver_override), managed='no'; the guest works and libvirt
+      leaves the binding as it was
 
 Everything it mounts (tmpfs on /lib/modules, /etc/libvirt, /var/lib/libvirt,
 /var/cache/libvirt, /var/log/libvirt, /run/libvirt: the VM's root is the
@@ -74,7 +78,8 @@ NS_MARK = "MVF_LIBVIRT_NS"
 
 CASES = ["libvirt.managed.variant_driver",
          "libvirt.migrate.same_host_refused",
-         "libvirt.save_restore"]
+         "libvirt.save_restore",
+         "libvirt.unmanaged.driver_override"]
 
 # Root, no security driver, no cgroups, no namespaces: the test VM has
 # neither AppArmor nor a cgroup mount nor a writable /dev for a private
@@ -178,7 +183,7 @@ def bdf_xml(bdf):
             f"function='0x{fn}'/>")
 
 
-def domain_xml(bdf, con):
+def domain_xml(bdf, con, managed="yes"):
     """The domain: TCG, q35, the guest with <os><kernel>, COM1 to a file,
     BDF as a managed hostdev.  vfio-pci needs enable-migration=on (no dirty
     tracking: QEMU would add a migration blocker) and, with the type1
@@ -202,7 +207,7 @@ def domain_xml(bdf, con):
       <source path='{con}'/>
       <target port='0'/>
     </serial>
-    <hostdev mode='subsystem' type='pci' managed='yes'>
+    <hostdev mode='subsystem' type='pci' managed='{managed}'>
       <source>
         {bdf_xml(bdf)}
       </source>
@@ -470,7 +475,37 @@ def case_save_restore(b, st):
         "gap, no repeat, no reboot, no FAIL")
 
 
-FNS = [case_variant_driver, case_migrate_refused, case_save_restore]
+def case_unmanaged(b, st):
+    """What libvirt before 10.0 needs: the VF bound to mvf-vfio-pci by hand
+    (driver_override, as in admin-guide.rst), managed='no'; libvirt leaves
+    the binding alone before, during and after."""
+    virsh_try("destroy", DOM, timeout=120)
+    virsh_try("undefine", DOM, timeout=120)
+    st.running = False
+    vf = b.vfs[0]
+    release_vf(vf)
+    mq.bind_vf(vf)
+    con = os.path.join(WORK, "unmanaged.con")
+    xml = os.path.join(WORK, "unmanaged.xml")
+    with open(xml, "w") as f:
+        f.write(domain_xml(vf, con, managed="no"))
+    virsh("create", xml)
+    drv = mq.driver_of(vf)
+    if drv != "mvf-vfio-pci":
+        raise Fail(f"VF {vf} on {drv} after virsh create with managed='no'")
+    log = mq.GuestLog(con, "unmanaged")
+    first = log.wait_job(EVERY, T_BOOT)
+    log.wait_job(2 * EVERY, T_LINE)
+    virsh("destroy", DOM)
+    drv = mq.driver_of(vf)
+    say(f"managed='no' on VF {vf} (bound by hand): {first.text}; after "
+        f"virsh destroy the VF is on {drv}")
+    if drv != "mvf-vfio-pci":
+        raise Fail(f"libvirt moved the unmanaged VF {vf} to {drv}")
+
+
+FNS = [case_variant_driver, case_migrate_refused, case_save_restore,
+       case_unmanaged]
 
 
 def prerequisites(vfs):
