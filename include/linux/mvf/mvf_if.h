@@ -28,7 +28,7 @@
 
 /* Interface version: major changes are incompatible, minor ones add. */
 #define MVF_IF_VERSION_MAJOR		2	/* 2: record stream, sessions */
-#define MVF_IF_VERSION_MINOR		1	/* 1: errors, link events */
+#define MVF_IF_VERSION_MINOR		2	/* 1: errors, link events; 2: dirty pages */
 #define MVF_IF_VERSION			((MVF_IF_VERSION_MAJOR << 16) | \
 					 MVF_IF_VERSION_MINOR)
 
@@ -65,7 +65,16 @@
 #define MVF_CAP_MIGRATION		(1u << 0)	/* SUSPEND/RESUME/SAVE/LOAD */
 #define MVF_CAP_P2P			(1u << 1)	/* separate quiesce/freeze */
 #define MVF_CAP_PRE_COPY		(1u << 2)	/* SAVE of a running VF */
-/* bits 3..31 reserved for later features (dirty page tracking...) */
+#define MVF_CAP_DIRTY_TRACK		(1u << 3)	/* page tracker (2.2) */
+/* bits 4..31 reserved for later features */
+
+/*
+ * The capabilities a VF's migration state depends on: the only ones a
+ * stream's IDENT record carries and LOAD compares.  The page tracker is
+ * not VF state, so a stream of a 2.2 device loads into a 2.1 one.
+ */
+#define MVF_CAP_STREAM_MASK		(MVF_CAP_MIGRATION | MVF_CAP_P2P | \
+					 MVF_CAP_PRE_COPY)
 
 #define MVF_PF_STATUS_READY		(1u << 0)	/* cmd interface enabled */
 #define MVF_PF_STATUS_FATAL		(1u << 1)	/* bad queue setup, needs reset */
@@ -176,6 +185,12 @@ struct mvf_cmd_entry {
 #define MVF_SYND_IMG_VALUE		0x00060009	/* a field out of range */
 #define MVF_SYND_IMG_UNKNOWN		0x0006000a	/* unknown mandatory tag */
 #define MVF_SYND_IMG_ORDER		0x0006000b	/* record out of order */
+#define MVF_SYND_NO_TRACKER		0x00040007	/* REPORT_DIRTY without one (2.2) */
+#define MVF_SYND_TRACK_PAGE_SIZE	0x00080001	/* page size not offered */
+#define MVF_SYND_TRACK_NRANGES		0x00080002	/* 0 or above the maximum */
+#define MVF_SYND_TRACK_RANGE		0x00080003	/* unaligned, empty, wrapping, unsorted, overlapping */
+#define MVF_SYND_TRACK_ADDR_SPACE	0x00080004	/* ranges sum above the maximum */
+#define MVF_SYND_TRACK_WINDOW		0x00080005	/* REPORT window empty or wrapping */
 
 /* Opcodes.  0x0100.. are reserved for later migration features. */
 #define MVF_CMD_NOP			0x0001
@@ -185,6 +200,10 @@ struct mvf_cmd_entry {
 #define MVF_CMD_RESUME_VHCA		0x0012
 #define MVF_CMD_SAVE_VHCA_STATE		0x0013
 #define MVF_CMD_LOAD_VHCA_STATE		0x0014
+#define MVF_CMD_QUERY_TRACK_CAPS	0x0100	/* PF only (2.2) */
+#define MVF_CMD_CREATE_TRACKER		0x0101	/* VF (2.2) */
+#define MVF_CMD_DESTROY_TRACKER		0x0102	/* VF (2.2) */
+#define MVF_CMD_REPORT_DIRTY		0x0103	/* VF (2.2) */
 
 /*
  * QUERY_CAPS (vhca_id 0): out[0] = MVF_CAP_*, out[1] = TotalVFs,
@@ -259,6 +278,60 @@ struct mvf_cmd_entry {
 
 #define MVF_LOAD_F_START		(1u << 0)
 #define MVF_LOAD_OUT_END		(1u << 0)
+
+/*
+ * Dirty page tracking (MVF_CAP_DIRTY_TRACK, since 2.2).  A VF may have one
+ * page tracker.  While it exists, every DMA write the VF issues (receive
+ * buffers, CQEs, the host side of DEVMEM_READ, writes to a peer's BAR)
+ * marks the tracker pages it touches that lie inside the tracked ranges,
+ * at the VF's IOVA, whatever the write's outcome.  DMA reads mark nothing.
+ * The tracker is not VF state: it is in no stream, SUSPEND/RESUME, SAVE,
+ * LOAD, VF errors, VF FLR and D3hot->D0 leave it (and its pages) alone.  It
+ * ends with DESTROY_TRACKER, a new CREATE_TRACKER, or when the VF goes away
+ * (VF Enable cleared: also PF FLR and bus reset).
+ *
+ * QUERY_TRACK_CAPS (vhca_id 0): out[0] = page sizes offered, bit n set =
+ * 2^n bytes; out[1] = the most ranges a tracker takes; out[2] bits 7..0 =
+ * log2 of the largest sum of range lengths; out[3] = the most pages a
+ * tracker stores (its capacity).
+ *
+ * CREATE_TRACKER: in[0] = log2 page size (offered in QUERY_TRACK_CAPS),
+ * in[1] = number of ranges (1..out[1]), in[2] = capacity in pages (0 or
+ * above the maximum: the maximum), in[3] = 0.  The scatter list holds
+ * in[1] struct mvf_track_range, @data_len = 16 x in[1]: ascending, not
+ * overlapping, aligned to the page size, length > 0.  Replaces an existing
+ * tracker of the VF.  out[0] = the capacity granted.
+ *
+ * DESTROY_TRACKER: out[0] = 1 if the VF had a tracker (OK either way).
+ *
+ * REPORT_DIRTY: in[0..1] = window IOVA (lo, hi), in[2..3] = window length
+ * (lo, hi, > 0, not wrapping).  The device writes struct mvf_track_run
+ * entries, ascending, into the scatter list, at most @data_len / 16 (a
+ * multiple of 16, >= 16) of the stored dirty pages that intersect the
+ * window.  out[0] = runs written; out[1] = MVF_REPORT_OUT_* flags;
+ * out[2..3] (lo, hi) with MORE: the IOVA to report from next.  Once all
+ * runs were written, the reported pages that lie entirely inside the
+ * window are forgotten; a page straddling a window edge is reported and
+ * kept.  A failed REPORT forgets nothing.  Its cost depends on the number
+ * of stored pages, not on the window.
+ * When a new page does not fit the capacity, the device drops every
+ * stored page and considers the whole tracked space dirty: the next
+ * REPORT of any window inside it sets OVERFLOW (the caller must take the
+ * whole window as dirty), once per window.
+ */
+#define MVF_REPORT_OUT_OVERFLOW		(1u << 0)
+#define MVF_REPORT_OUT_MORE		(1u << 1)
+
+struct mvf_track_range {
+	__le64 iova;
+	__le64 length;
+};
+
+struct mvf_track_run {
+	__le64 iova;		/* multiple of the tracker page size */
+	__le32 pages;		/* consecutive dirty tracker pages from @iova */
+	__le32 rsvd0;
+};
 
 #define MVF_SUSPEND_INITIATOR		1
 #define MVF_SUSPEND_RESPONDER		2
