@@ -20,6 +20,7 @@ a log line or a process exit, with a deadline, and says what it waited for
 when the deadline passes.
 """
 
+import errno
 import fcntl
 import json
 import os
@@ -285,8 +286,9 @@ def version(binary=STOCK_QEMU):
 def vm_args(vfs, kernel, append, con, iommufd=False, vfio_props="",
             mem="32M", incoming=False, debug_exit=False, extra=()):
     """The command line of one VM: q35 under TCG, no defaults, the guest
-    image with -kernel, VFS passed through with vfio-pci (migration on),
-    the debug console to CON."""
+    image with -kernel, VFS passed through with vfio-pci (QEMU's default
+    enable-migration=auto unless VFIO_PROPS say otherwise: migratable with
+    the device's DMA logging), the debug console to CON."""
     a = ["-accel", "tcg", "-M", "q35", "-m", mem, "-nodefaults",
          "-no-user-config", "-display", "none", "-no-reboot",
          "-kernel", kernel, "-append", append,
@@ -294,7 +296,7 @@ def vm_args(vfs, kernel, append, con, iommufd=False, vfio_props="",
     if iommufd:
         a += ["-object", "iommufd,id=iommufd0"]
     for i, bdf in enumerate(vfs):
-        dev = f"vfio-pci,host={bdf},id=vf{i},enable-migration=on"
+        dev = f"vfio-pci,host={bdf},id=vf{i}"
         if iommufd:
             dev += ",iommufd=iommufd0"
         if vfio_props:
@@ -725,16 +727,19 @@ _VFIO_GROUP_GET_DEVICE_FD = 0x3b6a
 _VFIO_DEVICE_FEATURE = 0x3b75
 _VFIO_TYPE1v2_IOMMU = 3
 _VFIO_DEVICE_FEATURE_GET = 1 << 16
+_VFIO_DEVICE_FEATURE_SET = 1 << 17
+_VFIO_DEVICE_FEATURE_PROBE = 1 << 18
 _VFIO_DEVICE_FEATURE_MIGRATION = 1
+_VFIO_DEVICE_FEATURE_DMA_LOGGING_START = 6
 MIG_STOP_COPY, MIG_P2P, MIG_PRE_COPY = 1 << 0, 1 << 1, 1 << 2
 MIG_FLAGS = {MIG_STOP_COPY: "STOP_COPY", MIG_P2P: "P2P",
              MIG_PRE_COPY: "PRE_COPY"}
 
 
-def mig_flags(bdf):
-    """The migration flags the VF's driver reports
-    (VFIO_DEVICE_FEATURE_MIGRATION), through its group and a type1
-    container, as a VMM would see them; opening the VF resets it."""
+def _device_feature(bdf, flags, payload=b""):
+    """VFIO_DEVICE_FEATURE with FLAGS on the VF, opened through its group and
+    a type1 container as a VMM would open it (which resets the VF).  The
+    argument buffer after the ioctl; OSError if the kernel refused."""
     group = os.path.basename(os.readlink(f"{SYS_PCI}/{bdf}/iommu_group"))
     cont = os.open("/dev/vfio/vfio", os.O_RDWR)
     try:
@@ -747,17 +752,40 @@ def mig_flags(bdf):
             dev = fcntl.ioctl(grp, _VFIO_GROUP_GET_DEVICE_FD,
                               bytearray(bdf.encode() + b"\0"), True)
             try:
-                buf = bytearray(struct.pack(
-                    "IIQ", 16, _VFIO_DEVICE_FEATURE_GET |
-                    _VFIO_DEVICE_FEATURE_MIGRATION, 0))
+                buf = bytearray(struct.pack("II", 8 + len(payload), flags)
+                                + payload)
                 fcntl.ioctl(dev, _VFIO_DEVICE_FEATURE, buf, True)
-                return struct.unpack("IIQ", bytes(buf))[2]
+                return bytes(buf)
             finally:
                 os.close(dev)
         finally:
             os.close(grp)
     finally:
         os.close(cont)
+
+
+def mig_flags(bdf):
+    """The migration flags the VF's driver reports
+    (VFIO_DEVICE_FEATURE_MIGRATION), as a VMM would see them; opening the
+    VF resets it."""
+    buf = _device_feature(bdf, _VFIO_DEVICE_FEATURE_GET |
+                          _VFIO_DEVICE_FEATURE_MIGRATION, bytes(8))
+    return struct.unpack_from("Q", buf, 8)[0]
+
+
+def dma_logging(bdf):
+    """Whether the VF's driver offers device DMA logging: the PROBE of
+    VFIO_DEVICE_FEATURE_DMA_LOGGING_START, as QEMU makes it at realize
+    (ENOTTY: no log_ops)."""
+    try:
+        _device_feature(bdf, _VFIO_DEVICE_FEATURE_PROBE |
+                        _VFIO_DEVICE_FEATURE_SET |
+                        _VFIO_DEVICE_FEATURE_DMA_LOGGING_START)
+    except OSError as e:
+        if e.errno == errno.ENOTTY:
+            return False
+        raise
+    return True
 
 
 def fmt_mig_flags(flags):

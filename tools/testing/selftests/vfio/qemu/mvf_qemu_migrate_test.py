@@ -25,18 +25,24 @@ each switch, default 6), MVF_QEMU_GUEST_TIMEOUT (the guest's timeout=,
 default 600 s; a mutant run wants 60), MVF_STOCK_QEMU_ARGS (more
 arguments for every QEMU, e.g. "-trace migrate_pending_*").
 
-Two defects of QEMU 10.0 shape the command lines (Documentation/mvf/
-admin-guide.rst has the details):
+The VFs' driver offers device DMA logging (interface 2.2): QEMU's default
+enable-migration=auto migrates them, with the device's dirty page
+tracker, and every migrating case checks that QEMU started the tracker
+and that its syncs reported pages.  ALLDIRTY turns the tracker off where a
+case wants QEMU without it.  Two defects of QEMU 10.0 shape the command
+lines (Documentation/mvf/admin-guide.rst has the details):
  * under TCG, with the type1 container, a BAR that vfio-pci mmaps next to
    the MSI-X table makes the first dirty sync fail ("Failed to get dirty
    bitmap for iova ... size: 0xfe0: Invalid argument"): the type1 cases use
    x-no-mmap=on;
  * with iommufd and no dirty tracking, QEMU never marks the guest RAM that
-   the device wrote as dirty, so a live migration loses it: the iommufd
-   case migrates a paused VM, and a case asserts the loss.
+   the device wrote as dirty, so a live migration loses it: a case asserts
+   the loss with the tracker off (ALLDIRTY), another that the device's
+   tracker makes the same migration whole.
 """
 
 import os
+import re
 import shutil
 import signal
 import struct
@@ -67,6 +73,19 @@ BUSY_BW = 16 << 20
 RETURN_PATH = {"return-path": True}
 TYPE1 = {"vfio_props": "x-no-mmap=on"}
 IOMMUFD = {"iommufd": True}
+# QEMU without the device's dirty tracking: migratable only with
+# enable-migration=on, and then all guest RAM the VF can reach is dirty in
+# every round (type1) or none is (iommufd).
+ALLDIRTY = "enable-migration=on,x-device-dirty-page-tracking=off"
+TYPE1_ALLDIRTY = {"vfio_props": "x-no-mmap=on," + ALLDIRTY}
+IOMMUFD_ALLDIRTY = {"iommufd": True, "vfio_props": ALLDIRTY}
+# QEMU's trace of the device tracker: its START (ranges) and each sync's
+# query (dirty pages found); Debian's QEMU logs traces to stderr.
+TRACE = ["-trace", "vfio_device_dirty_tracking_start",
+         "-trace", "vfio_container_query_dirty_bitmap"]
+TRACK_START_RE = re.compile(r"vfio_device_dirty_tracking_start (nr_ranges .*)")
+TRACK_QUERY_RE = re.compile(r"vfio_container_query_dirty_bitmap iova (0x[0-9a-f]+) "
+                            r"size (0x[0-9a-f]+) .*dirty_pages (\d+)")
 
 WORK = "/tmp/mvf_qemu_migrate_test"
 GUEST = os.environ.get("MVF_GUEST", os.path.join(HERE, "mvf-guest.elf"))
@@ -132,8 +151,12 @@ class Case:
                                f"vhca_state {st}")
 
     def vm(self, name, vfs, append, **kw):
+        kw["extra"] = list(kw.get("extra", ())) + TRACE
         q = mq.Qemu(name, self.dir, mq.vm_args(
             vfs, GUEST, append, os.path.join(self.dir, name + ".con"), **kw))
+        # QEMU uses the device's tracker unless the case turned it off
+        q.tracked = "x-device-dirty-page-tracking=off" not in \
+            kw.get("vfio_props", "")
         self.vms.append(q)
         return q
 
@@ -311,7 +334,31 @@ def migrate(case, src, dst, uri, caps=None, busy=BUSY, log=None):
                        "'postmigrate'")
     case.stats = s
     case.note("QEMU: " + mq.fmt_stats(s))
+    if src.tracked:
+        check_tracked(case, src)
     return s
+
+
+def check_tracked(case, src):
+    """SRC's QEMU used the device's dirty tracking in the migration: it
+    started the tracker, and its syncs queried it and found pages that the
+    VF wrote.  A note with its figures."""
+    err = src.err_text().splitlines()
+    starts = [m.group(1) for m in map(TRACK_START_RE.search, err) if m]
+    if not starts:
+        raise mq.Error("the source never started the device's dirty "
+                       "tracking (no vfio_device_dirty_tracking_start in "
+                       f"its trace); {src.err_tail()}")
+    q = [(int(m.group(2), 16), int(m.group(3)))
+         for m in map(TRACK_QUERY_RE.search, err) if m]
+    dirty = sum(n for _, n in q)
+    if not dirty:
+        raise mq.Error(f"{len(q)} queries of the device's dirty tracking "
+                       "found no dirty page, though the VF wrote guest RAM "
+                       "all along")
+    case.note(f"device dirty tracking: {starts[0]}; {len(q)} queries "
+              f"found {dirty} dirty pages")
+    case.dirty_pages = dirty
 
 
 def migrate_fails(case, src, uri, what):
@@ -364,12 +411,37 @@ def dst_exit_says(case, dst, want):
 DIRTY_MSG = "VFIO device doesn't support device and IOMMU dirty tracking"
 
 
+def case_auto(case, vfs):
+    """QEMU's default enable-migration=auto: the device's DMA logging
+    (PROBE succeeds) makes the VF migratable, with no blocker and no
+    warning."""
+    if not mq.dma_logging(vfs[0]):
+        raise mq.Error(f"{vfs[0]}: the driver offers no DMA logging "
+                       "(DMA_LOGGING_START PROBE: ENOTTY)")
+    case.note(f"{vfs[0]}: DMA_LOGGING_START PROBE succeeds")
+    q = mq.Qemu("auto", case.dir, ["-accel", "tcg", "-M", "q35", "-m", "32M",
+                                    "-nodefaults", "-display", "none", "-S",
+                                    "-device", f"vfio-pci,host={vfs[0]},id=vf0"])
+    case.vms.append(q)
+    q.start()
+    reasons = mq.query_migrate(q).get("blocked-reasons", [])
+    if reasons:
+        raise mq.Error(f"enable-migration=auto: blocked: {reasons}")
+    w = [l for l in q.err_text().splitlines() if DIRTY_MSG in l]
+    if w:
+        raise mq.Error(f"enable-migration=auto: QEMU warns '{w[0]}'")
+    case.note("enable-migration=auto: no blocked-reasons, no warning")
+    q.stop()
+
+
 def case_blocked(case, vfs):
-    """Without enable-migration=on QEMU 10.0 blocks the migration of a VFIO
-    device that has no dirty tracking, and says why."""
+    """With the device's tracking turned off (x-device-dirty-page-tracking
+    =off), QEMU 10.0 blocks the migration under enable-migration=auto and
+    says why; enable-migration=on makes that a warning."""
     q = mq.Qemu("blk", case.dir, ["-accel", "tcg", "-M", "q35", "-m", "32M",
                                    "-nodefaults", "-display", "none", "-S",
-                                   "-device", f"vfio-pci,host={vfs[0]},id=vf0"])
+                                   "-device", f"vfio-pci,host={vfs[0]},id=vf0,"
+                                   "x-device-dirty-page-tracking=off"])
     case.vms.append(q)
     q.start()
     want = f"{vfs[0]}: {DIRTY_MSG}"
@@ -378,14 +450,15 @@ def case_blocked(case, vfs):
         raise mq.Error(f"blocked-reasons {reasons}, want '{want}'")
     try:
         q.cmd("migrate", uri=f"unix:{case.dir}/none.sock")
-        raise mq.Error("migrate was accepted without enable-migration=on")
+        raise mq.Error("migrate was accepted without dirty tracking")
     except mq.QMPError as e:
         if want not in e.desc:
             raise mq.Error(f"migrate refused with '{e.desc}', want '{want}'")
         case.note(f"migrate refused: {e.desc}")
     q.stop()
     # With enable-migration=on it is only a warning at startup.
-    q2 = case.vm("warn", vfs[:1], append_line(1), extra=["-S"], **TYPE1)
+    q2 = case.vm("warn", vfs[:1], append_line(1), extra=["-S"],
+                 **TYPE1_ALLDIRTY)
     q2.start()
     reasons = mq.query_migrate(q2).get("blocked-reasons", [])
     if reasons:
@@ -500,14 +573,27 @@ def case_iommufd_paused(case, vfs):
     follow_destination(case, log, dst, app, vfs[:1], "stream")
 
 
-def case_iommufd_live(case, vfs):
-    """QEMU 10.0 defect, asserted: a live migration with iommufd and no dirty
-    tracking loses the guest RAM that the VF wrote after it was first
-    copied; the guest at the destination finds it out."""
-    # no reference here; a lost completion is a FAIL after 60 s, not 600
-    app = append_line(1).replace(f"timeout={GUEST_TIMEOUT}", "timeout=60")
+def case_iommufd_tracked(case, vfs):
+    """iommufd, live: the device's tracker tells QEMU which guest RAM the
+    VF wrote while RAM was copied, and the guest at the destination finds
+    all of it (the loss of the case below is gone)."""
+    app = append_line(1)
     src, log = boot_source(case, vfs[:1], app, **IOMMUFD)
     dst = case.vm("dst", vfs[1:2], app, incoming=True, **IOMMUFD)
+    dst.start()
+    migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
+    follow_destination(case, log, dst, app, vfs[:1], "stream")
+
+
+def case_iommufd_live(case, vfs):
+    """QEMU 10.0 defect, asserted: a live migration with iommufd and no dirty
+    tracking (the device's turned off) loses the guest RAM that the VF
+    wrote after it was first copied; the guest at the destination finds it
+    out."""
+    # no reference here; a lost completion is a FAIL after 60 s, not 600
+    app = append_line(1).replace(f"timeout={GUEST_TIMEOUT}", "timeout=60")
+    src, log = boot_source(case, vfs[:1], app, **IOMMUFD_ALLDIRTY)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **IOMMUFD_ALLDIRTY)
     dst.start()
     migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
     log.final()
@@ -577,6 +663,43 @@ def case_multifd_mapped_ram(case, vfs):
     case.note(f"refused by QEMU: {s['error']}"
               + (f"; stderr: {err[0]}" if err else ""))
     check_source_goes_on(case, src, log, "the refused migration")
+
+
+def case_ram_bytes(case, vfs):
+    """The same live migration twice, type1: with the device's tracker, and
+    with QEMU counting all guest RAM the VF can reach as dirty in every
+    round (ALLDIRTY).  The guest's stream arrives whole both times; with
+    the tracker QEMU sends less RAM, in all and while the VM is stopped.
+    QEMU's figures of both are noted."""
+    app = append_line(1)
+    got = {}
+    for how, kw in (("tracked", TYPE1), ("all-dirty", TYPE1_ALLDIRTY)):
+        src, log = boot_source(case, vfs[:1], app, **kw)
+        dst = case.vm("dst", vfs[1:2], app, incoming=True, **kw)
+        dst.start()
+        s = migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
+        follow_destination(case, log, dst, app, vfs[:1], f"stream ({how})")
+        got[how] = s
+        case.note(f"{how}: ram.transferred {s['ram_bytes']} bytes, "
+                  f"downtime-bytes {s['ram_downtime_bytes']}, dirty-sync-count "
+                  f"{s['iterations']}, downtime {s['downtime_ms']} ms")
+        case.vms = []
+        for f in os.listdir(case.dir):
+            if f.endswith((".con", ".err", ".log", ".out")):
+                os.rename(os.path.join(case.dir, f),
+                          os.path.join(case.dir, f"{how}-{f}"))
+        for v in vfs[:2]:
+            mq.reset_vf(v)
+    t, a = got["tracked"], got["all-dirty"]
+    for k, what in (("ram_bytes", "ram.transferred"),
+                    ("ram_downtime_bytes", "downtime-bytes")):
+        if not t[k] < a[k]:
+            raise mq.Error(f"{what}: {t[k]} bytes with the device's tracker,"
+                           f" {a[k]} with all RAM dirty: want fewer")
+    case.note(f"with the tracker QEMU sent {t['ram_bytes']} bytes of RAM "
+              f"({t['ram_downtime_bytes']} while stopped), all-dirty "
+              f"{a['ram_bytes']} ({a['ram_downtime_bytes']})")
+    case.stats = t
 
 
 def case_two_vfs(case, vfs):
@@ -720,7 +843,8 @@ def case_refuse_killed(case, vfs, at):
 
 
 CASES = [
-    ("qemu.blocked_without_enable_migration", 1, case_blocked),
+    ("qemu.auto.not_blocked", 1, case_auto),
+    ("qemu.refused.auto_without_dirty_tracking", 1, case_blocked),
     ("qemu.guest_self_check", 1, case_guest_self_check),
     ("qemu.stop_copy.unix", 2, case_unix),
     ("qemu.stop_copy.file", 2, case_file),
@@ -729,6 +853,8 @@ CASES = [
     ("qemu.stop_copy.two_vfs", 4, case_two_vfs),
     ("qemu.refused.multifd_mapped_ram", 1, case_multifd_mapped_ram),
     ("qemu.stop_copy.iommufd_paused", 2, case_iommufd_paused),
+    ("qemu.stop_copy.iommufd_live", 2, case_iommufd_tracked),
+    ("qemu.dirty.ram_bytes", 2, case_ram_bytes),
     ("qemu.defect.iommufd_live_loses_dma_writes", 2, case_iommufd_live),
     ("qemu.defect.type1_mmap_tcg_dirty_sync", 2, case_type1_mmap),
     ("qemu.refuse.devmem_size", 1, case_refuse_devmem),
@@ -796,9 +922,12 @@ def main(argv):
                 + ("" if flags & mq.MIG_PRE_COPY else
                    ": no PRE_COPY, every migration here is STOP_COPY (the "
                    "whole device state moves while the VM is stopped)"))
-        say("no dirty tracking in the device or the emulated IOMMU: every "
-            "vfio-pci device needs enable-migration=on, and QEMU counts all "
-            "guest RAM the VF can reach as dirty in every round (type1)")
+        if vfs:
+            say("the VFs' driver offers device DMA logging: QEMU's "
+                "enable-migration=auto migrates them with the device's dirty "
+                "tracking" if mq.dma_logging(vfs[0]) else
+                "the VFs' driver offers no DMA logging: QEMU blocks their "
+                "migration unless enable-migration=on")
     failed = 0
     os.makedirs(LOGS, exist_ok=True)
     summary = []
