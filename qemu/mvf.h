@@ -24,8 +24,13 @@ OBJECT_DECLARE_SIMPLE_TYPE(MvfVfState, MVF_VF)
 #define MVF_VF_OFFSET       1
 #define MVF_VF_STRIDE       1
 
+/*
+ * What the device can do, and what a stream's IDENT carries and LOAD
+ * accepts: only the capabilities the VF state depends on.
+ */
 #define MVF_CAPS            (MVF_CAP_MIGRATION | MVF_CAP_P2P | \
                              MVF_CAP_PRE_COPY)
+#define MVF_STREAM_CAPS     (MVF_CAPS & MVF_CAP_STREAM_MASK)
 
 /*
  * The PCIe link of the PF (and, as seen in their Link Status, of its VFs):

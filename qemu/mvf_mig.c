@@ -121,7 +121,7 @@ static void mvf_ident_build(struct mvf_rec_ident *id, MvfVfState *vf)
         .vendor_id = cpu_to_le16(MVF_PCI_VENDOR_ID),
         .device_id = cpu_to_le16(MVF_PCI_DEVICE_ID_VF),
         .if_version = cpu_to_le32(MVF_IF_VERSION),
-        .caps = cpu_to_le32(MVF_CAPS),
+        .caps = cpu_to_le32(MVF_STREAM_CAPS),
         .page_size = cpu_to_le32(MVF_PAGE),
         .devmem_size = cpu_to_le64(vf->devmem_size),
         .src_vhca_id = cpu_to_le16(mvf_vf_vhca_id(vf)),
@@ -920,7 +920,7 @@ static bool mvf_rec_check_ident(MvfVfState *vf, const uint8_t *pl,
         le16_to_cpu(id.device_id) != MVF_PCI_DEVICE_ID_VF) {
         return mvf_rec_bad(r, MVF_SYND_IMG_DEVICE, "vendor/device");
     }
-    if (le32_to_cpu(id.caps) & ~MVF_CAPS) {
+    if (le32_to_cpu(id.caps) & ~MVF_STREAM_CAPS) {
         return mvf_rec_bad(r, MVF_SYND_IMG_CAPS, "caps");
     }
     if (le32_to_cpu(id.page_size) != MVF_PAGE) {
