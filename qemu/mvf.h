@@ -25,12 +25,25 @@ OBJECT_DECLARE_SIMPLE_TYPE(MvfVfState, MVF_VF)
 #define MVF_VF_STRIDE       1
 
 /*
- * What the device can do, and what a stream's IDENT carries and LOAD
- * accepts: only the capabilities the VF state depends on.
+ * What the device can do: MVF_CAP_DIRTY_TRACK goes with the dirty-track
+ * property (mvf_pf_caps()).  A stream's IDENT carries, and LOAD accepts,
+ * only the capabilities the VF state depends on (MVF_STREAM_CAPS).
  */
 #define MVF_CAPS            (MVF_CAP_MIGRATION | MVF_CAP_P2P | \
-                             MVF_CAP_PRE_COPY)
+                             MVF_CAP_PRE_COPY | MVF_CAP_DIRTY_TRACK)
 #define MVF_STREAM_CAPS     (MVF_CAPS & MVF_CAP_STREAM_MASK)
+
+/*
+ * Dirty page tracker (mvf_track.c): page sizes 4 KiB..2 MiB, ranges, the
+ * largest sum of range lengths (log2) and the capacity bounds of the
+ * track-capacity property, in pages.
+ */
+#define MVF_TRACK_PAGE_SIZES    0x003ff000u
+#define MVF_TRACK_MAX_RANGES    8
+#define MVF_TRACK_ADDR_LOG2     48
+#define MVF_TRACK_CAPACITY_MIN  64u
+#define MVF_TRACK_CAPACITY_MAX  (16u << 20)
+#define MVF_TRACK_CAPACITY_DEF  (1u << 20)
 
 /*
  * The PCIe link of the PF (and, as seen in their Link Status, of its VFs):
@@ -67,6 +80,7 @@ typedef struct MvfCmdResult {
 } MvfCmdResult;
 
 typedef struct MvfCpuSync MvfCpuSync;
+typedef struct MvfTracker MvfTracker;
 
 typedef struct MvfQueue {
     uint64_t base;
@@ -105,6 +119,11 @@ typedef struct MvfLoadSession {
     bool state_seen;
     MvfVfLive state;        /* the last STATE, staged until END */
 } MvfLoadSession;
+
+typedef enum {
+    MVF_SGL_TO_HOST,
+    MVF_SGL_FROM_HOST,
+} MvfSglDir;
 
 /* A scatter list walk */
 typedef struct MvfSgl {
@@ -204,6 +223,15 @@ struct MvfVfState {
     uint32_t frozen_accesses;   /* saturating */
     bool frozen_event_armed;    /* the next trapped access posts an event */
     bool frozen_event_pending;  /* an event waits for the PF's EQ */
+
+    /*
+     * Dirty page tracker (mvf_track.c) or NULL.  Not function state
+     * either: an FLR keeps it, VF disable frees it.  track_gen counts
+     * trackers created and freed, so that a command that did DMA can tell
+     * whether the one it started with is still there.
+     */
+    MvfTracker *track;
+    uint32_t track_gen;
 };
 
 struct MvfPfState {
@@ -216,6 +244,8 @@ struct MvfPfState {
     /* properties */
     uint16_t total_vfs;
     uint64_t devmem_size;
+    bool dirty_track;       /* MVF_CAP_DIRTY_TRACK and its commands */
+    uint32_t track_capacity;    /* most pages a tracker stores */
 
     /* command interface */
     uint32_t ctrl;
@@ -249,6 +279,11 @@ static inline void mvf_cmd_fail(MvfCmdResult *r, uint8_t status,
 {
     r->status = status;
     r->syndrome = syndrome;
+}
+
+static inline uint32_t mvf_pf_caps(const MvfPfState *pf)
+{
+    return pf->dirty_track ? MVF_CAPS : MVF_CAPS & ~MVF_CAP_DIRTY_TRACK;
 }
 
 static inline uint32_t mvf_ring_phase(uint32_t idx, uint32_t log_size)
@@ -292,6 +327,8 @@ void mvf_vf_clear_devmem(MvfVfState *vf);
 
 /* mvf_queue.c */
 void mvf_vf_kick(MvfVfState *vf);
+MemTxResult mvf_vf_dma_write(MvfVfState *vf, dma_addr_t addr,
+                             const void *buf, dma_addr_t len);
 void mvf_vf_qp_bh(void *opaque);
 
 /* mvf_mig.c */
@@ -305,5 +342,18 @@ MvfStep mvf_mig_load(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
 void mvf_mig_cmd_abort(MvfVfState *vf, MvfCmd *c);
 void mvf_mig_vf_error(MvfVfState *vf);
 void mvf_mig_cmd_free(MvfCmd *c);
+bool mvf_sgl_init(MvfSgl *s, PCIDevice *dev, uint64_t addr, uint32_t len,
+                  MvfCmdResult *r);
+bool mvf_sgl_xfer(MvfSgl *s, uint8_t *buf, uint64_t len, MvfSglDir dir,
+                  MvfCmdResult *r);
+
+/* mvf_track.c */
+void mvf_track_query_caps(MvfPfState *pf, MvfCmdResult *r);
+void mvf_track_create(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
+void mvf_track_destroy(MvfVfState *vf, MvfCmdResult *r);
+void mvf_track_report(MvfPfState *pf, MvfVfState *vf, MvfCmd *c);
+void mvf_track_mark(MvfTracker *t, uint64_t addr, uint64_t len);
+void mvf_track_free(MvfVfState *vf);
+char *mvf_track_stats(MvfPfState *pf);
 
 #endif

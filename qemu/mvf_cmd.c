@@ -367,7 +367,7 @@ void mvf_cmd_eq_ci_write(MvfPfState *pf, uint32_t ci)
 
 void mvf_cmd_query_caps(MvfPfState *pf, MvfCmdResult *r)
 {
-    r->out[0] = MVF_CAPS;
+    r->out[0] = mvf_pf_caps(pf);
     r->out[1] = pf->total_vfs;
     r->out[2] = (uint32_t)pf->devmem_size;
     r->out[3] = pf->devmem_size >> 32;
@@ -479,18 +479,34 @@ static bool mvf_cmd_in_unused_zero(const struct mvf_cmd_entry *e,
  * What every command is checked for first: opcode, reserved fields and the
  * kind of function it names.  False: @r says what is wrong.
  */
-static bool mvf_cmd_check(const struct mvf_cmd_entry *e, MvfCmdResult *r)
+static bool mvf_cmd_check(MvfPfState *pf, const struct mvf_cmd_entry *e,
+                          MvfCmdResult *r)
 {
     uint16_t opcode = le16_to_cpu(e->opcode);
     uint16_t vhca_id = le16_to_cpu(e->vhca_id);
     uint32_t in0 = le32_to_cpu(e->in[0]);
     uint32_t in0_rsvd = 0;
+    bool pf_cmd = false;
     int used_in;
 
     switch (opcode) {
     case MVF_CMD_NOP:
     case MVF_CMD_QUERY_CAPS:
         used_in = 0;
+        pf_cmd = true;
+        break;
+    case MVF_CMD_QUERY_TRACK_CAPS:
+    case MVF_CMD_CREATE_TRACKER:
+    case MVF_CMD_DESTROY_TRACKER:
+    case MVF_CMD_REPORT_DIRTY:
+        if (!pf->dirty_track) {
+            /* a device without MVF_CAP_DIRTY_TRACK */
+            mvf_cmd_fail(r, MVF_CMD_STAT_BAD_OPCODE, MVF_SYND_BAD_OPCODE);
+            return false;
+        }
+        pf_cmd = opcode == MVF_CMD_QUERY_TRACK_CAPS;
+        used_in = opcode == MVF_CMD_CREATE_TRACKER ? 3 :
+                  opcode == MVF_CMD_REPORT_DIRTY ? 4 : 0;
         break;
     case MVF_CMD_QUERY_VHCA_MIGRATION_STATE:
         used_in = 1;
@@ -520,9 +536,8 @@ static bool mvf_cmd_check(const struct mvf_cmd_entry *e, MvfCmdResult *r)
         return false;
     }
 
-    /* PF commands on vhca 0, migration commands on a VF */
-    if ((opcode == MVF_CMD_NOP || opcode == MVF_CMD_QUERY_CAPS) !=
-        (vhca_id == 0)) {
+    /* PF commands on vhca 0, migration and tracker commands on a VF */
+    if (pf_cmd != (vhca_id == 0)) {
         mvf_cmd_fail(r, MVF_CMD_STAT_BAD_PARAM, MVF_SYND_BAD_VHCA);
         return false;
     }
@@ -532,7 +547,7 @@ static bool mvf_cmd_check(const struct mvf_cmd_entry *e, MvfCmdResult *r)
 /* A command that is not for a VF of ours: executed when fetched */
 static void mvf_cmd_run_pf(MvfPfState *pf, MvfCmd *c)
 {
-    if (!mvf_cmd_check(&c->e, &c->r)) {
+    if (!mvf_cmd_check(pf, &c->e, &c->r)) {
         return;
     }
     switch (le16_to_cpu(c->e.opcode)) {
@@ -540,6 +555,9 @@ static void mvf_cmd_run_pf(MvfPfState *pf, MvfCmd *c)
         break;
     case MVF_CMD_QUERY_CAPS:
         mvf_cmd_query_caps(pf, &c->r);
+        break;
+    case MVF_CMD_QUERY_TRACK_CAPS:
+        mvf_track_query_caps(pf, &c->r);
         break;
     default:
         /* a VF beyond TotalVFs: fails */
@@ -563,7 +581,7 @@ static MvfStep mvf_cmd_step(MvfPfState *pf, MvfCmd *c)
     MvfCmdResult *r = &c->r;
     MvfVfState *vf;
 
-    if (!c->started && !mvf_cmd_check(&c->e, r)) {
+    if (!c->started && !mvf_cmd_check(pf, &c->e, r)) {
         return MVF_STEP_DONE;
     }
     vf = mvf_pf_lookup_vf(pf, le16_to_cpu(c->e.vhca_id), r);
@@ -599,6 +617,15 @@ static MvfStep mvf_cmd_step(MvfPfState *pf, MvfCmd *c)
         return mvf_mig_save(pf, vf, c);
     case MVF_CMD_LOAD_VHCA_STATE:
         return mvf_mig_load(pf, vf, c);
+    case MVF_CMD_CREATE_TRACKER:
+        mvf_track_create(pf, vf, c);
+        return MVF_STEP_DONE;
+    case MVF_CMD_DESTROY_TRACKER:
+        mvf_track_destroy(vf, r);
+        return MVF_STEP_DONE;
+    case MVF_CMD_REPORT_DIRTY:
+        mvf_track_report(pf, vf, c);
+        return MVF_STEP_DONE;
     default:
         g_assert_not_reached();     /* mvf_cmd_check() let it through */
     }

@@ -165,13 +165,9 @@ static void mvf_state_build(struct mvf_rec_state *st, MvfVfState *vf,
 
 /* ---- scatter lists ---- */
 
-typedef enum {
-    MVF_SGL_TO_HOST,
-    MVF_SGL_FROM_HOST,
-} MvfSglDir;
-
-static bool mvf_sgl_init(MvfSgl *s, PCIDevice *dev, uint64_t addr,
-                         uint32_t len, MvfCmdResult *r)
+/* Also used by the tracker commands (mvf_track.c) */
+bool mvf_sgl_init(MvfSgl *s, PCIDevice *dev, uint64_t addr, uint32_t len,
+                  MvfCmdResult *r)
 {
     *s = (MvfSgl) { .dev = dev, .table = addr, .table_left = len };
     if (len == 0 || len % sizeof(struct mvf_sge)) {
@@ -242,8 +238,8 @@ static bool mvf_sgl_check(MvfSgl *s, uint64_t *done, uint64_t total,
     return true;
 }
 
-static bool mvf_sgl_xfer(MvfSgl *s, uint8_t *buf, uint64_t len,
-                         MvfSglDir dir, MvfCmdResult *r)
+bool mvf_sgl_xfer(MvfSgl *s, uint8_t *buf, uint64_t len, MvfSglDir dir,
+                  MvfCmdResult *r)
 {
     while (len) {
         uint64_t n;

@@ -36,7 +36,7 @@ static uint64_t mvf_pf_mmio_read(void *opaque, hwaddr addr, unsigned size)
     case MVF_PF_REG_VERSION:
         return MVF_IF_VERSION;
     case MVF_PF_REG_CAPS:
-        return MVF_CAPS;
+        return mvf_pf_caps(pf);
     case MVF_PF_REG_STATUS:
         return pf->status;
     case MVF_PF_REG_CTRL:
@@ -194,6 +194,12 @@ static void mvf_pf_realize(PCIDevice *dev, Error **errp)
         error_setg(errp, "devmem-size must be at most 16G");
         return;
     }
+    if (pf->track_capacity < MVF_TRACK_CAPACITY_MIN ||
+        pf->track_capacity > MVF_TRACK_CAPACITY_MAX) {
+        error_setg(errp, "track-capacity must be %u..%u pages",
+                   MVF_TRACK_CAPACITY_MIN, MVF_TRACK_CAPACITY_MAX);
+        return;
+    }
 
     dev->config_write = mvf_write_config;
     pci_config_set_interrupt_pin(dev->config, 1);
@@ -277,7 +283,15 @@ static void mvf_pf_reset_hold(Object *obj, ResetType type)
 static const Property mvf_pf_properties[] = {
     DEFINE_PROP_UINT16("total-vfs", MvfPfState, total_vfs, 8),
     DEFINE_PROP_SIZE("devmem-size", MvfPfState, devmem_size, 64 * MiB),
+    DEFINE_PROP_BOOL("dirty-track", MvfPfState, dirty_track, true),
+    DEFINE_PROP_UINT32("track-capacity", MvfPfState, track_capacity,
+                       MVF_TRACK_CAPACITY_DEF),
 };
+
+static char *mvf_pf_get_track_stats(Object *obj, Error **errp)
+{
+    return mvf_track_stats(MVF_PF(obj));
+}
 
 static const VMStateDescription mvf_pf_vmstate = {
     .name = "mvf-pf",
@@ -305,6 +319,14 @@ static void mvf_pf_class_init(ObjectClass *klass, void *data)
         "number of virtual functions (TotalVFs), 1..255");
     object_class_property_set_description(klass, "devmem-size",
         "on-device memory per VF (VF BAR2), power of two, 1M..16G");
+    object_class_property_set_description(klass, "dirty-track",
+        "dirty page tracker commands (MVF_CAP_DIRTY_TRACK)");
+    object_class_property_set_description(klass, "track-capacity",
+        "most pages a VF's dirty page tracker stores, 64..16M");
+    object_class_property_add_str(klass, "x-track-stats",
+                                  mvf_pf_get_track_stats, NULL);
+    object_class_property_set_description(klass, "x-track-stats",
+        "the VFs' dirty page trackers, for debugging (read only)");
     set_bit(DEVICE_CATEGORY_NETWORK, dc->categories);
     mvf_ras_class_init(klass);
 }

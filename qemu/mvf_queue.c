@@ -8,7 +8,8 @@
  * waits at the head of the send queue until everything it needs is there
  * (a receive WQE for a SEND, room in the CQ for its completions), so work
  * is never half done when the function is quiesced, saved or reset.
- * All DMA uses the VF's own PCIDevice.
+ * All DMA uses the VF's own PCIDevice; every write goes through
+ * mvf_vf_dma_write(), which marks the VF's dirty page tracker.
  */
 
 #include "qemu/osdep.h"
@@ -44,6 +45,22 @@ void mvf_vf_kick(MvfVfState *vf)
     }
 }
 
+/*
+ * A DMA write with the VF as requester.  The tracker (if any) marks the
+ * pages first, at the VF's IOVA and whatever the outcome: a write that
+ * faults is a false positive, never a miss.  The write may reach this
+ * device's config space or registers and disable the VF, which frees the
+ * tracker: it is looked up again for every write.
+ */
+MemTxResult mvf_vf_dma_write(MvfVfState *vf, dma_addr_t addr,
+                             const void *buf, dma_addr_t len)
+{
+    if (vf->track) {
+        mvf_track_mark(vf->track, addr, len);
+    }
+    return pci_dma_write(PCI_DEVICE(vf), addr, buf, len);
+}
+
 static uint32_t mvf_q_size(const MvfQueue *q)
 {
     return 1u << q->log_size;
@@ -70,7 +87,6 @@ static void mvf_qp_fault(MvfVfState *vf, const char *why)
 
 static bool mvf_qp_post_cqe(MvfVfState *vf, const MvfCompletion *c)
 {
-    PCIDevice *dev = PCI_DEVICE(vf);
     MvfVfLive *l = &vf->live;
     dma_addr_t addr = mvf_q_addr(&l->cq, l->cq.pi, MVF_CQE_SIZE);
     const size_t ph = offsetof(struct mvf_cqe, phase);
@@ -85,13 +101,13 @@ static bool mvf_qp_post_cqe(MvfVfState *vf, const MvfCompletion *c)
     };
 
     /* the phase byte goes last: when it is valid the rest is too */
-    if (pci_dma_write(dev, addr + ph + 1, (uint8_t *)&cqe + ph + 1,
-                      sizeof(cqe) - ph - 1) != MEMTX_OK ||
-        pci_dma_write(dev, addr, &cqe, ph) != MEMTX_OK) {
+    if (mvf_vf_dma_write(vf, addr + ph + 1, (uint8_t *)&cqe + ph + 1,
+                         sizeof(cqe) - ph - 1) != MEMTX_OK ||
+        mvf_vf_dma_write(vf, addr, &cqe, ph) != MEMTX_OK) {
         return false;
     }
     smp_wmb();      /* CQE body visible before its phase */
-    if (pci_dma_write(dev, addr + ph, &cqe.phase, 1) != MEMTX_OK) {
+    if (mvf_vf_dma_write(vf, addr + ph, &cqe.phase, 1) != MEMTX_OK) {
         return false;
     }
     l->cq.pi++;
@@ -118,7 +134,7 @@ static uint8_t mvf_qp_devmem(MvfVfState *vf, uint8_t op, uint64_t host,
         /* the RAM changed behind QEMU's back: log it for SAVE */
         mvf_mig_devmem_changed(vf, off, len);
     } else {
-        res = pci_dma_write(dev, host, vf->devmem_ptr + off, len);
+        res = mvf_vf_dma_write(vf, host, vf->devmem_ptr + off, len);
     }
     return res == MEMTX_OK ? MVF_CQE_STAT_OK : MVF_CQE_STAT_DMA;
 }
@@ -148,7 +164,7 @@ static uint8_t mvf_qp_send(MvfVfState *vf, uint64_t host, uint32_t len,
     }
     buf = g_malloc(MAX(len, 1));
     if (pci_dma_read(dev, host, buf, len) != MEMTX_OK ||
-        pci_dma_write(dev, le64_to_cpu(rw.addr), buf, len) != MEMTX_OK) {
+        mvf_vf_dma_write(vf, le64_to_cpu(rw.addr), buf, len) != MEMTX_OK) {
         return MVF_CQE_STAT_DMA;
     }
     rc->byte_cnt = len;

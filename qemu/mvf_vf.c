@@ -15,6 +15,9 @@
  * (mvf_mig.c) uses devmem_ptr directly and never sees the trap; it follows
  * the changes to the RAM through QEMU's dirty log of it (DIRTY_MEMORY_VGA),
  * switched on for the VF's whole life.
+ *
+ * The VF's dirty page tracker (mvf_track.c) is not function state: only
+ * disabling the VF or unplugging it ends it here.
  */
 
 #include "qemu/osdep.h"
@@ -474,16 +477,25 @@ static void mvf_vf_exit(PCIDevice *dev)
 
     qemu_bh_delete(vf->bh);
     mvf_mig_vf_reset(vf);
+    mvf_track_free(vf);
     pcie_aer_exit(dev);
     msix_uninit_exclusive_bar(dev);
     pcie_cap_exit(dev);
 }
 
-/* FLR, VF enable/disable and PF reset all come here */
+/*
+ * FLR, D3hot -> D0, VF enable/disable and PF reset all come here.  The
+ * dirty page tracker outlives a function reset and ends with the VF:
+ * disabling a VF (also by PF FLR or bus reset, which disable SR-IOV)
+ * clears its enabled flag before it resets it.
+ */
 static void mvf_vf_reset_hold(Object *obj, ResetType type)
 {
     MvfVfState *vf = MVF_VF(obj);
 
+    if (!PCI_DEVICE(obj)->enabled) {
+        mvf_track_free(vf);
+    }
     pcie_cap_deverr_reset(PCI_DEVICE(obj));
     if (vf->bh) {
         qemu_bh_cancel(vf->bh);

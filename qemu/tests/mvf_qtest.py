@@ -210,7 +210,8 @@ EQ = 0x210000
 MSI_PF = 0x9000
 MSI_VF = 0x9100
 SCR = 0x1000000     # scratch area for buffers
-CAPS = MVF_CAP_MIGRATION | MVF_CAP_P2P | MVF_CAP_PRE_COPY
+CAPS = MVF_CAP_MIGRATION | MVF_CAP_P2P | MVF_CAP_PRE_COPY  # a stream's
+DEV_CAPS = CAPS | MVF_CAP_DIRTY_TRACK                       # the device's
 
 
 def cfg(bus, devfn, reg):
@@ -273,7 +274,11 @@ class Bench:
         q.ww(cfg(0, rp, 0x04), 0x6)
         exp = find_cap(q, 0, rp, 0x10)
         q.ww(cfg(0, rp, exp + 0x28), q.rw(cfg(0, rp, exp + 0x28)) | 0x20)
-        # PF
+        self.pf_config()
+
+    def pf_config(self):
+        """What the OS sets up in the PF's config space (also after FLR)"""
+        q = self.q
         q.wl(cfg(1, 0, 0x10), PF_BAR0)
         q.wl(cfg(1, 0, 0x14), 0)
         q.wl(cfg(1, 0, 0x18), PF_MSIX)
@@ -417,7 +422,8 @@ def test_identity(b):
     check(q.rl(cfg(1, 0, exp + 4)) & (1 << 28), 'PF FLR capable')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_MAGIC), MVF_MAGIC_PF, 'PF magic')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_VERSION), MVF_IF_VERSION, 'PF version')
-    eq(q.rl(PF_BAR0 + MVF_PF_REG_CAPS), CAPS, 'PF caps')
+    eq(q.rl(PF_BAR0 + MVF_PF_REG_CAPS), DEV_CAPS, 'PF caps')
+    eq(CAPS, DEV_CAPS & MVF_CAP_STREAM_MASK, 'stream caps: the masked ones')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_MAX_VFS), NVF, 'MAX_VFS')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_DEVMEM_SIZE_LO), DEVMEM, 'DEVMEM lo')
     eq(q.rl(PF_BAR0 + MVF_PF_REG_DEVMEM_SIZE_HI), 0, 'DEVMEM hi')
@@ -446,7 +452,7 @@ def test_basic_cmds(b):
     q = b.q
     q.wl(MSI_PF, 0)
     out = b.expect(MVF_CMD_STAT_OK, 0, MVF_CMD_QUERY_CAPS)
-    eq(out, [CAPS, NVF, DEVMEM, 0], 'QUERY_CAPS')
+    eq(out, [DEV_CAPS, NVF, DEVMEM, 0], 'QUERY_CAPS')
     eq(q.rl(MSI_PF), 0xabc0 + MVF_PF_EQ_VECTOR, 'EQ MSI-X message')
     b.expect(MVF_CMD_STAT_OK, 0, MVF_CMD_NOP)
     b.expect(MVF_CMD_STAT_BAD_OPCODE, MVF_SYND_BAD_OPCODE, 0x77)
@@ -1247,8 +1253,12 @@ def test_load_errors(b, recs, before):
          MVF_SYND_IMG_DEVICE),
         ('vendor id', sub(0, ident.patched(8, '<H', 0x1af4)),
          MVF_SYND_IMG_DEVICE),
+        # a stream needing the tracker (not a stream cap) or a cap the
+        # device lacks altogether
         ('caps', sub(0, ident.patched(16, '<I', CAPS | 8)),
          MVF_SYND_IMG_CAPS),
+        ('caps beyond the device',
+         sub(0, ident.patched(16, '<I', CAPS | 0x10)), MVF_SYND_IMG_CAPS),
         ('page size', sub(0, ident.patched(20, '<I', 2 * PAGE)),
          MVF_SYND_IMG_GEOMETRY),
         ('devmem size', sub(0, ident.patched(24, '<Q', 2 * DEVMEM)),
@@ -2059,6 +2069,525 @@ def test_iommu():
         b.q.quit()
 
 
+# ---- dirty page tracking (interface 2.2) ----
+
+TRK_SGL = 0x14000000        # scatter list tables of the tracker commands
+TRK_RANGES = 0x14001000     # CREATE's ranges
+TRK_RUNS = 0x14002000       # REPORT's runs
+TRK_AREA = (0x14000000, 0x10000)
+DATA = 0x10000000           # tracked: a VF's queues and buffers
+DATA_LEN = 4 << 20
+M32 = 0xffffffff
+TOP = 1 << 64
+
+
+def trk_create(b, vhca, shift, ranges, cap=0, want=(0, 0), n=None,
+               data_len=None, sgl_len=None, rsvd=0, what=''):
+    data = b''.join(struct.pack('<QQ', a & (TOP - 1), ln & (TOP - 1))
+                    for a, ln in ranges)
+    b.q.write(TRK_RANGES, data)
+    sgl, slen = sgl_table(b, TRK_SGL, [(TRK_RANGES, max(len(data), 16), 0)])
+    st, sy, out = b.run(MVF_CMD_CREATE_TRACKER, vhca,
+                        ins=(shift, len(ranges) if n is None else n, cap,
+                             rsvd),
+                        sgl=sgl, sgl_len=slen if sgl_len is None else sgl_len,
+                        data_len=len(data) if data_len is None else data_len)
+    eq((st, sy), want, 'CREATE_TRACKER vhca %d %s' % (vhca, what))
+    return out
+
+
+def trk_report(b, vhca, iova, length, nruns=64, want=(0, 0), data_len=None,
+               buf=TRK_RUNS, sgl_len=None, split=0, what=''):
+    """REPORT_DIRTY: (out, [(iova, pages)]); @split: two buffers"""
+    if buf == TRK_RUNS:
+        b.q.memset(TRK_RUNS, 16 * (nruns + 1), 0xee)
+    elems = [(buf, 16 * nruns, 0)]
+    if split:
+        elems = [(buf, split, 0), (buf + split, 16 * nruns - split, 0)]
+    sgl, slen = sgl_table(b, TRK_SGL + 0x100, elems)
+    st, sy, out = b.run(MVF_CMD_REPORT_DIRTY, vhca,
+                        ins=(iova & M32, iova >> 32, length & M32,
+                             length >> 32),
+                        sgl=sgl, sgl_len=slen if sgl_len is None else sgl_len,
+                        data_len=16 * nruns if data_len is None else data_len)
+    eq((st, sy), want, 'REPORT_DIRTY vhca %d %s' % (vhca, what))
+    if st != 0:
+        return out, []
+    check(out[0] <= nruns, 'REPORT wrote at most data_len / 16 runs')
+    runs = []
+    for i in range(min(out[0], nruns)):
+        a, n, r = struct.unpack('<QII', b.q.read(buf + 16 * i, 16))
+        check(r == 0, 'run rsvd0 0')
+        runs.append((a, n))
+    if buf == TRK_RUNS:
+        eq(b.q.read(TRK_RUNS + 16 * out[0], 16), b'\xee' * 16,
+           'nothing written after the runs %s' % what)
+    return out, runs
+
+
+def trk_destroy(b, vhca):
+    return b.expect(0, 0, MVF_CMD_DESTROY_TRACKER, vhca)[0]
+
+
+def runs_of(pages, shift=12):
+    """Ascending runs of a set of page numbers, as the device writes them"""
+    runs = []
+    for p in sorted(pages):
+        if runs and (runs[-1][0] >> shift) + runs[-1][1] == p:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((p << shift, 1))
+    return runs
+
+
+def pages_of(addr, length, shift=12):
+    return set(range(addr >> shift, ((addr + length - 1) >> shift) + 1))
+
+
+def trk_stats(b):
+    """x-track-stats: {vhca: {name: value}}"""
+    r = b.q.qmp('qom-get', path=PF_QOM, property='x-track-stats')
+    check(r[0] == 'return', 'x-track-stats readable: %r' % (r,))
+    res = {}
+    for line in (r[1] or '').splitlines():
+        f = line.split()
+        res[int(f[0][2:])] = {k: int(v) for k, v in
+                              (x.split('=') for x in f[1:])}
+    return res
+
+
+def whole_report(b, vhca, what, nruns=64):
+    """REPORT of everything (one window over all IOVAs): the runs"""
+    out, runs = trk_report(b, vhca, 0, TOP - 1, nruns=nruns, what=what)
+    eq(out[1], 0, 'no flags: ' + what)
+    return runs
+
+
+def test_track_errors(b):
+    """QUERY_TRACK_CAPS and every CREATE/REPORT/DESTROY failure"""
+    BP, BS, BR = (MVF_CMD_STAT_BAD_PARAM, MVF_CMD_STAT_BAD_STATE,
+                  MVF_CMD_STAT_BAD_RESOURCE)
+    out = b.expect(0, 0, MVF_CMD_QUERY_TRACK_CAPS)
+    eq(out, [0x003ff000, 8, 48, 1 << 20], 'QUERY_TRACK_CAPS')
+    b.expect(BP, MVF_SYND_BAD_VHCA, MVF_CMD_QUERY_TRACK_CAPS, 1)
+    b.expect(BP, MVF_SYND_RSVD_NOT_ZERO, MVF_CMD_QUERY_TRACK_CAPS, ins=(1,))
+    for op in (MVF_CMD_CREATE_TRACKER, MVF_CMD_DESTROY_TRACKER,
+               MVF_CMD_REPORT_DIRTY):
+        b.expect(BP, MVF_SYND_BAD_VHCA, op, 0)
+        b.expect(BR, MVF_SYND_BAD_VHCA, op, NVF + 1)
+        b.expect(BR, MVF_SYND_VF_DISABLED, op, 4)
+    b.expect(BP, MVF_SYND_RSVD_NOT_ZERO, MVF_CMD_DESTROY_TRACKER, 1,
+             ins=(1,))
+    trk_create(b, 1, 12, [(DATA, 0x1000)], rsvd=1,
+               want=(BP, MVF_SYND_RSVD_NOT_ZERO), what='in[3] set')
+    # no tracker: the state before the parameters
+    trk_report(b, 1, DATA, 0x1000, want=(BS, MVF_SYND_NO_TRACKER),
+               what='without a tracker')
+    trk_report(b, 1, DATA, 0, want=(BS, MVF_SYND_NO_TRACKER),
+               what='without a tracker, length 0')
+    eq(trk_destroy(b, 1), 0, 'DESTROY without a tracker: out[0] 0')
+
+    R = (BP, MVF_SYND_TRACK_RANGE)
+    for shift in (0, 11, 22, 40, 0x8000000c):
+        trk_create(b, 1, shift, [(DATA, 0x400000)],
+                   want=(BP, MVF_SYND_TRACK_PAGE_SIZE),
+                   what='page shift %#x' % shift)
+    trk_create(b, 1, 12, [], n=0, data_len=0,
+               want=(BP, MVF_SYND_TRACK_NRANGES), what='0 ranges')
+    trk_create(b, 1, 12, [(DATA + 0x1000 * 2 * i, 0x1000) for i in range(9)],
+               want=(BP, MVF_SYND_TRACK_NRANGES), what='9 ranges')
+    trk_create(b, 1, 12, [(DATA, 0x1000)], data_len=32,
+               want=(BP, MVF_SYND_BAD_LEN), what='data_len 32 for 1 range')
+    trk_create(b, 1, 12, [(DATA, 0x1000)], data_len=0,
+               want=(BP, MVF_SYND_BAD_LEN), what='data_len 0')
+    trk_create(b, 1, 12, [(DATA, 0x1000)], sgl_len=0,
+               want=(BP, MVF_SYND_BAD_SGL), what='sgl_len 0')
+    for what, rr in (
+            ('unaligned iova', [(DATA + 0x800, 0x1000)]),
+            ('unaligned length', [(DATA, 0x1800)]),
+            ('length 0', [(DATA, 0x1000), (DATA + 0x2000, 0)]),
+            ('wrapping', [(TOP - 0x1000, 0x2000)]),
+            ('unsorted', [(DATA + 0x2000, 0x1000), (DATA, 0x1000)]),
+            ('overlapping', [(DATA, 0x2000), (DATA + 0x1000, 0x2000)]),
+            ('the same twice', [(DATA, 0x1000), (DATA, 0x1000)])):
+        trk_create(b, 1, 12, rr, want=R, what=what)
+    trk_create(b, 1, 21, [(DATA, 0x1000)], want=R,
+               what='4 KiB range, 2 MiB pages')
+    trk_create(b, 1, 21, [(DATA + 0x1000, 0x200000)], want=R,
+               what='4 KiB aligned iova, 2 MiB pages')
+    trk_create(b, 1, 12, [(0, 1 << 47), (1 << 48, (1 << 47) + 0x1000)],
+               want=(BP, MVF_SYND_TRACK_ADDR_SPACE), what='2^48 + 4 KiB')
+    trk_create(b, 1, 12, [(0, TOP - 0x1000)],
+               want=(BP, MVF_SYND_TRACK_ADDR_SPACE), what='2^64 - 4 KiB')
+    eq(trk_destroy(b, 1), 0, 'no failed CREATE left a tracker')
+
+    # what works: touching ranges, 2^48 bytes, the top of the space
+    eq(trk_create(b, 1, 12, [(0, 1 << 47), (1 << 47, 1 << 47)],
+                  what='2^48 bytes, touching ranges'), [1 << 20, 0, 0, 0],
+       'capacity 0 -> the maximum')
+    eq(trk_create(b, 1, 21, [(TOP - 0x200000, 0x200000)],
+                  cap=100, what='the last 2 MiB'), [100, 0, 0, 0],
+       'capacity granted as asked')
+    eq(trk_create(b, 1, 12, [(DATA, 0x1000)], cap=M32)[0], 1 << 20,
+       'capacity above the maximum -> the maximum')
+    trk_create(b, 1, 12, [(DATA, 0x1000)] * 2, want=R,
+               what='a failed CREATE ...')
+    trk_report(b, 1, DATA, 0x1000, what='... keeps the tracker')
+
+    # REPORT's parameters
+    W = (BP, MVF_SYND_TRACK_WINDOW)
+    trk_report(b, 1, DATA, 0, want=W, what='length 0')
+    trk_report(b, 1, TOP - 0x1000, 0x2000, want=W, what='wrapping window')
+    trk_report(b, 1, 0x1000, TOP - 0x1000, what='window to the top')
+    for dl in (0, 8, 24):
+        trk_report(b, 1, DATA, 0x1000, data_len=dl,
+                   want=(BP, MVF_SYND_BAD_LEN), what='data_len %d' % dl)
+    trk_report(b, 1, DATA, 0x1000, sgl_len=8, want=(BP, MVF_SYND_BAD_SGL),
+               what='sgl_len 8')
+    eq(trk_destroy(b, 1), 1, 'DESTROY: out[0] 1')
+    eq(trk_destroy(b, 1), 0, 'DESTROY again: out[0] 0')
+    trk_report(b, 1, DATA, 0x1000, want=(BS, MVF_SYND_NO_TRACKER),
+               what='after DESTROY')
+
+
+def test_track_exact(b):
+    """Exactly the pages the VF's DMA writes; runs ascending; windows"""
+    q = b.q
+    QP = DATA                   # SQ, RQ, CQ pages, buffers from +0x4000
+    CQ = QP + 0x2000
+    qp = Qp(b, 1, QP)
+    ranges = [(DATA, DATA_LEN), TRK_AREA]
+    trk_create(b, 1, 12, ranges, what='VF1, 4 KiB')
+    eq(whole_report(b, 1, 'nothing written yet'), [], 'nothing dirty yet')
+    eq(trk_stats(b), {1: dict(page_shift=12, ranges=2, capacity=1 << 20,
+                              pages=0, pending=0, marks=0, overflows=0,
+                              reports=1)}, 'x-track-stats')
+
+    # DEVMEM_READ (host write), SEND (its receive buffer), CQEs: marked;
+    # WQE reads, the SEND source and DEVMEM_WRITE's host side: not
+    q.write(DATA + 0x30000, b's' * 100)
+    qp.send(MVF_WQE_DEVMEM_READ, 3 * 4096, DATA + 0x10800, 0, wr_id=1)
+    qp.send(MVF_WQE_DEVMEM_WRITE, 8192, DATA + 0x20000, 0, wr_id=2)
+    qp.send(MVF_WQE_SEND, 100, DATA + 0x30000, wr_id=3)
+    qp.recv(DATA + 0x40ff0, 128, wr_id=4)
+    qp.send(MVF_WQE_NOP, wr_id=5)
+    c = qp.poll(5)
+    eq([x['status'] for x in c], [0] * 5, 'tracked WQEs complete')
+    want = (pages_of(DATA + 0x10800, 3 * 4096) | pages_of(CQ, 1) |
+            pages_of(DATA + 0x40ff0, 100))
+    eq(trk_stats(b)[1]['pages'], len(want), 'stored pages, once each')
+    eq(whole_report(b, 1, 'CQE/SEND/DEVMEM_READ'), runs_of(want),
+       'exact sorted runs of CQE, SEND and DEVMEM_READ writes')
+    eq(whole_report(b, 1, 'again'), [], 'a REPORT forgets what it reported')
+
+    # reads only: the CQ page alone
+    qp.send(MVF_WQE_DEVMEM_WRITE, 4 * 4096, DATA + 0x50000, 0, wr_id=6)
+    qp.poll(1)
+    eq(whole_report(b, 1, 'reads'), runs_of(pages_of(CQ, 1)),
+       'DMA reads mark nothing')
+    # PF DMA (ranges, runs, command queue) never marks: TRK_AREA is tracked
+    eq(whole_report(b, 1, 'PF DMA'), [], "the PF's own DMA marks nothing")
+
+    # clipped to the ranges: a write across the end of one
+    qp.send(MVF_WQE_DEVMEM_READ, 2 * 4096, DATA + DATA_LEN - 0x1000, 0,
+            wr_id=7)
+    qp.poll(1)
+    eq(whole_report(b, 1, 'range end'),
+       runs_of(pages_of(CQ, 1) | pages_of(DATA + DATA_LEN - 0x1000, 1)),
+       'only the pages inside the ranges')
+
+    # a window: only its pages, the rest stays; partly outside the ranges
+    qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0x60000, 0, wr_id=8)
+    qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0x80000, 0, wr_id=9)
+    qp.poll(2)
+    out, runs = trk_report(b, 1, DATA + 0x70000, DATA_LEN, what='upper')
+    eq((out, runs), ([1, 0, 0, 0], [(DATA + 0x80000, 1)]),
+       'a window beyond the range end: its pages only')
+    out, runs = trk_report(b, 1, DATA - 0x100000, 0x180000, what='lower')
+    eq(runs, runs_of(pages_of(CQ, 1) | pages_of(DATA + 0x60000, 1)),
+       'a window from below the ranges: the rest')
+
+    # MORE: three runs through a 16-byte buffer
+    for i, off in enumerate((0x90000, 0x92000, 0x94000)):
+        qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + off, 0, wr_id=10 + i)
+    qp.poll(3)
+    lo, ln = DATA + 0x90000, 0x10000
+    seen, iova = [], lo
+    for i in range(4):
+        out, runs = trk_report(b, 1, iova, lo + ln - iova, nruns=1,
+                               what='16-byte buffer %d' % i)
+        seen += runs
+        if not out[1] & MVF_REPORT_OUT_MORE:
+            break
+        iova = out[2] | out[3] << 32
+        eq(iova, DATA + 0x92000 + 0x2000 * i, 'MORE: the next run')
+    eq((i, seen), (2, [(DATA + 0x90000, 1), (DATA + 0x92000, 1),
+                       (DATA + 0x94000, 1)]),
+       'three REPORTs with MORE, one run each')
+    eq(whole_report(b, 1, 'after MORE'), runs_of(pages_of(CQ, 1)),
+       'the runs written were forgotten')
+
+    # a page straddling a window edge is reported and kept
+    qp.send(MVF_WQE_DEVMEM_READ, 16, DATA + 0xa0000, 0, wr_id=20)
+    qp.poll(1)
+    for w in ((DATA + 0xa0800, 0x1000), (DATA + 0x9f000, 0x1800),
+              (DATA + 0xa0100, 0x10)):
+        eq(trk_report(b, 1, *w, what='straddling')[1],
+           [(DATA + 0xa0000, 1)], 'straddling window %#x+%#x' % w)
+    eq(trk_report(b, 1, DATA + 0xa0000, 0x1000, what='covering')[1],
+       [(DATA + 0xa0000, 1)], 'a window covering the page')
+    eq(trk_report(b, 1, DATA + 0xa0000, 0x1000, what='covering again')[1],
+       [], '... which forgets it')
+    eq(whole_report(b, 1, 'straddle done'), runs_of(pages_of(CQ, 1)),
+       'nothing else dirty')
+
+    # more runs than one DMA write of the device carries, through a
+    # scatter list of two buffers cut inside a run
+    want = set()
+    for k in range(0, 270, 15):
+        for i in range(k, min(k + 15, 270)):
+            qp.send(MVF_WQE_DEVMEM_READ, 8, DATA + 0x100000 + 0x2000 * i, 0,
+                    wr_id=100 + i, ring=False)
+            want |= pages_of(DATA + 0x100000 + 0x2000 * i, 8)
+        q.wl(vf_bar(1) + MVF_VF_REG_SQ_PI, qp.sq_pi)
+        check(len(qp.poll(min(15, 270 - k))) == min(15, 270 - k),
+              'batch %d completes' % k)
+    want |= pages_of(CQ, 1)
+    out, runs = trk_report(b, 1, DATA, DATA_LEN, nruns=300, split=0x1008,
+                           what='271 runs')
+    eq((out[:2], runs), ([271, 0], runs_of(want)), '271 runs in one REPORT')
+
+    # a failed REPORT forgets nothing
+    qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0xb0000, 0, wr_id=21)
+    qp.poll(1)
+    trk_report(b, 1, DATA, DATA_LEN, buf=0x7ff0000000,
+               want=(MVF_CMD_STAT_DMA_ERROR, MVF_SYND_DMA_WRITE),
+               what='into a buffer that faults')
+    eq(whole_report(b, 1, 'after a fault'),
+       runs_of(pages_of(CQ, 1) | pages_of(DATA + 0xb0000, 1)),
+       'a failed REPORT forgets nothing')
+
+    # 2 MiB pages: a straddling page is reported by every window it meets
+    trk_create(b, 1, 21, [(DATA, DATA_LEN)], what='VF1, 2 MiB')
+    qp.send(MVF_WQE_DEVMEM_READ, 16, DATA + 0x300000, 0, wr_id=22)
+    qp.poll(1)
+    P0, P1 = (DATA, 1), (DATA + 0x200000, 1)
+    eq(trk_report(b, 1, DATA + 0x300000, 0x1000, what='2M a')[1], [P1],
+       '2 MiB page in a 4 KiB window')
+    eq(trk_report(b, 1, DATA + 0x100000, 0x200000, what='2M b')[1],
+       [(DATA, 2)], 'a window across two 2 MiB pages: one run of both')
+    eq(trk_report(b, 1, DATA + 0x200000, 0x200000, what='2M c')[1], [P1],
+       'the window of the page')
+    eq(trk_report(b, 1, DATA, DATA_LEN, what='2M d')[1], [P0],
+       'the page is forgotten, the CQ page not yet')
+    eq(trk_report(b, 1, DATA, DATA_LEN, what='2M e')[1], [],
+       'now nothing')
+
+    # a peer's DMA into VF1's BAR 2 is VF2's write, at VF2's IOVA
+    trk_create(b, 1, 12, [(DATA, DATA_LEN)], what='VF1 again')
+    qp2 = Qp(b, 2, 0x600000)
+    trk_create(b, 2, 12, [(vf_mem(1), DEVMEM)], what='VF2, over BAR 2 of VF1')
+    qp2.send(MVF_WQE_DEVMEM_READ, 64, vf_mem(1) + 0x5000, 0, wr_id=1)
+    eq([x['status'] for x in qp2.poll(1)], [0], 'peer write completes')
+    eq(whole_report(b, 2, 'peer'), [(vf_mem(1) + 0x5000, 1)],
+       "a write into a peer's BAR 2 marks the writer's tracker only")
+    eq(whole_report(b, 1, 'VF1 unmarked'), [], "VF1's tracker sees nothing")
+    eq(sorted(trk_stats(b)), [1, 2], 'two trackers')
+    eq(trk_destroy(b, 2), 1, 'DESTROY VF2')
+    return qp
+
+
+def test_track_life(b, qp):
+    """What keeps a tracker and what ends it"""
+    q = b.q
+    I, R = MVF_SUSPEND_INITIATOR, MVF_SUSPEND_RESPONDER
+    CQ = DATA + 0x2000
+    trk_create(b, 1, 12, [(DATA, DATA_LEN)], what='life')
+    qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0x10000, 0, wr_id=1)
+    qp.poll(1)
+    want = runs_of(pages_of(CQ, 1) | pages_of(DATA + 0x10000, 1))
+    # a new CREATE replaces it
+    trk_create(b, 1, 12, [(DATA, DATA_LEN)], what='replace')
+    eq(whole_report(b, 1, 'replaced'), [], 'CREATE replaces the tracker')
+
+    # suspend, SAVE, CTRL = RESET, FLR, D3hot -> D0: kept, with its pages
+    qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0x10000, 0, wr_id=2)
+    qp.poll(1)
+    suspend(b, 1, I)
+    suspend(b, 1, R)
+    save_whole(b, 1)
+    resume(b, 1, R)
+    resume(b, 1, I)
+    b.pf_enable()
+    flr(b, 1)
+    pm = find_cap(q, 1, 1, 0x01)
+    q.ww(cfg(1, 1, pm + 4), 3)
+    q.ww(cfg(1, 1, pm + 4), 0)
+    q.ww(cfg(1, 1, 4), 6)
+    eq(whole_report(b, 1, 'kept'), want,
+       'suspend, SAVE, RESET, FLR and D3hot -> D0 keep the pages')
+    qp = Qp(b, 1, DATA)
+    qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0x20000, 0, wr_id=3)
+    qp.poll(1)
+    eq(whole_report(b, 1, 'tracking after FLR'),
+       runs_of(pages_of(CQ, 1) | pages_of(DATA + 0x20000, 1)),
+       'still tracking after the resets')
+
+    # VF disable frees it
+    qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0x30000, 0, wr_id=4)
+    qp.poll(1)
+    q.ww(cfg(1, 0, b.sriov + 8), 0x10)
+    trk_report(b, 1, 0, TOP - 1,
+               want=(MVF_CMD_STAT_BAD_RESOURCE, MVF_SYND_VF_DISABLED),
+               what='VF disabled')
+    b.enable_vfs(3)
+    trk_report(b, 1, 0, TOP - 1,
+               want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_TRACKER),
+               what='VF enabled again')
+    eq(trk_stats(b), {}, 'no tracker left')
+
+    # a REPORT whose own DMA disables the VF: the runs land on the PF's
+    # SR-IOV control register (VF Enable clear)
+    qp = Qp(b, 1, DATA)
+    trk_create(b, 1, 12, [(DATA, DATA_LEN)], what='to be disabled')
+    qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0x10000, 0, wr_id=5)
+    qp.poll(1)
+    trk_report(b, 1, 0, TOP - 1, buf=cfg(1, 0, b.sriov + 8), nruns=1,
+               want=(MVF_CMD_STAT_BAD_RESOURCE, MVF_SYND_VF_DISABLED),
+               what='whose runs disable the VF')
+    eq(q.rw(cfg(1, 0, b.sriov + 8)) & 1, 0, 'the REPORT disabled the VFs')
+    b.enable_vfs(3)
+    trk_report(b, 1, 0, TOP - 1,
+               want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_TRACKER),
+               what='after the REPORT that disabled it')
+
+    # PF FLR (disables SR-IOV) frees it too
+    trk_create(b, 1, 12, [(DATA, DATA_LEN)], what='before PF FLR')
+    exp = find_cap(q, 1, 0, 0x10)
+    q.ww(cfg(1, 0, exp + 8), q.rw(cfg(1, 0, exp + 8)) | 0x8000)
+    eq(q.rw(cfg(1, 0, b.sriov + 8)) & 1, 0, 'PF FLR disables the VFs')
+    b.pf_config()
+    b.pf_enable()
+    b.enable_vfs(3)
+    trk_report(b, 1, 0, TOP - 1,
+               want=(MVF_CMD_STAT_BAD_STATE, MVF_SYND_NO_TRACKER),
+               what='after PF FLR')
+
+
+def test_track():
+    b = Bench()
+    try:
+        b.pf_enable()
+        b.enable_vfs(3)
+        test_track_errors(b)
+        qp = test_track_exact(b)
+        test_track_life(b, qp)
+    finally:
+        b.q.quit()
+
+
+def test_track_overflow():
+    """track-capacity=64: the store overflows, windows report OVERFLOW"""
+    b = Bench(extra=',track-capacity=64')
+    try:
+        b.pf_enable()
+        b.enable_vfs(1)
+        eq(b.expect(0, 0, MVF_CMD_QUERY_TRACK_CAPS)[3], 64,
+           'QUERY_TRACK_CAPS: capacity from track-capacity')
+        eq(trk_create(b, 1, 12, [(DATA, DATA_LEN)], cap=1000)[0], 64,
+           'capacity granted: at most track-capacity')
+        qp = Qp(b, 1, DATA)
+        OF, MORE = MVF_REPORT_OUT_OVERFLOW, MVF_REPORT_OUT_MORE
+        W1, W2 = (DATA + 0x100000, 0x40000), (DATA + 0x140000, 0x40000)
+        qp.send(MVF_WQE_DEVMEM_READ, 63 * 4096, DATA + 0x100000, 0, wr_id=1)
+        qp.poll(1)
+        eq(trk_stats(b)[1]['pages'], 64, '63 pages and the CQ page fit')
+        qp.send(MVF_WQE_DEVMEM_READ, DEVMEM, DATA + 0x100000, 0, wr_id=2)
+        qp.poll(1)
+        st = trk_stats(b)[1]
+        eq((st['pages'], st['overflows'], st['pending']), (0, 1, 1),
+           'overflow: the store emptied, the range pending')
+        out, runs = trk_report(b, 1, *W1, what='W1')
+        eq((out[:2], runs), ([0, OF], []), 'W1: OVERFLOW, no runs')
+        out, runs = trk_report(b, 1, *W1, what='W1 again')
+        eq((out[:2], runs), ([0, 0], []), 'W1 again: clean')
+        out, runs = trk_report(b, 1, *W2, what='W2')
+        eq(out[:2], [0, OF], 'W2, not reported yet: OVERFLOW')
+        eq(trk_stats(b)[1]['pending'], 2, 'two intervals left')
+        # writes into what was reported are stored again, the rest not
+        qp.send(MVF_WQE_DEVMEM_READ, 4096, DATA + 0x101000, 0, wr_id=3)
+        qp.poll(1)
+        out, runs = trk_report(b, 1, *W1, what='W1 exact')
+        eq((out[:2], runs), ([1, 0], [(DATA + 0x101000, 1)]),
+           'W1 exact after the overflow')
+        out, runs = trk_report(b, 1, DATA - 0x1000, 0x2000, what='edge')
+        eq(out[:2], [0, OF], 'a window across the range start: OVERFLOW')
+        out, runs = trk_report(b, 1, DATA, DATA_LEN, what='whole')
+        eq(out[:2], [0, OF], 'the whole range: OVERFLOW once')
+        eq(trk_stats(b)[1]['pending'], 0, 'no interval left')
+        out, runs = trk_report(b, 1, DATA, DATA_LEN, what='whole again')
+        eq(out[:2], [0, 0], 'then clean (the CQ page was reported in it)')
+
+        # at most 64 intervals: a REPORT that needs more leaves them
+        qp.send(MVF_WQE_DEVMEM_READ, DEVMEM, DATA + 0x100000, 0, wr_id=4)
+        qp.poll(1)
+        eq(trk_stats(b)[1]['overflows'], 2, 'second overflow')
+        for i in range(63):
+            out, _ = trk_report(b, 1, DATA + 0x2000 * (i + 1), 0x1000,
+                                what='hole %d' % i)
+            check(out[1] == OF, 'hole %d: OVERFLOW' % i)
+        eq(trk_stats(b)[1]['pending'], 64, '64 intervals')
+        hole = DATA + 0x2000 * 64
+        for i in range(2):
+            out, _ = trk_report(b, 1, hole, 0x1000, what='hole 64')
+            eq(out[1], OF, 'the 65th interval is not made: OVERFLOW again')
+        out, _ = trk_report(b, 1, DATA + 0x1000, 0x2000, what='hole 0 again')
+        eq(out[1], OF, 'a window across a hole and an interval')
+        out, _ = trk_report(b, 1, DATA + 0x2000, 0x1000, what='a hole')
+        eq(out[1], 0, 'a hole stays clean')
+        check(not out[1] & MORE, 'no MORE')
+    finally:
+        b.q.quit()
+
+
+def test_track_off():
+    """dirty-track=off: a device without the tracker"""
+    b = Bench(extra=',dirty-track=off')
+    try:
+        q = b.q
+        b.pf_enable()
+        b.enable_vfs(1)
+        eq(q.rl(PF_BAR0 + MVF_PF_REG_CAPS), CAPS, 'CAPS without DIRTY_TRACK')
+        eq(b.expect(0, 0, MVF_CMD_QUERY_CAPS)[0], CAPS,
+           'QUERY_CAPS without DIRTY_TRACK')
+        BO = MVF_CMD_STAT_BAD_OPCODE, MVF_SYND_BAD_OPCODE
+        b.expect(*BO, MVF_CMD_QUERY_TRACK_CAPS)
+        for op in (MVF_CMD_CREATE_TRACKER, MVF_CMD_DESTROY_TRACKER,
+                   MVF_CMD_REPORT_DIRTY):
+            b.expect(*BO, op, 1)
+        suspend(b, 1, MVF_SUSPEND_INITIATOR)
+        suspend(b, 1, MVF_SUSPEND_RESPONDER)
+        recs = parse(save_whole(b, 1), 'dirty-track=off')
+        eq(IDENT.unpack(recs[0].payload)[6], CAPS, 'IDENT caps the same')
+    finally:
+        b.q.quit()
+    # the property's bounds
+    for v in ('63', '16777217'):
+        try:
+            p = subprocess.run([QEMU, '-machine', 'q35', '-accel', 'qtest',
+                                '-display', 'none', '-nodefaults',
+                                '-L', fw_dir(), '-device',
+                                'pcie-root-port,id=rp1,chassis=1', '-device',
+                                'mvf-pf,bus=rp1,track-capacity=' + v],
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=60)
+            err = p.stderr if p.returncode else ''
+        except subprocess.TimeoutExpired:
+            err = ''
+        check('track-capacity' in err,
+              'track-capacity=%s refused: %r' % (v, err))
+
+
 def main():
     b = Bench()
     try:
@@ -2068,6 +2597,9 @@ def main():
     test_iommu()
     test_sessions()
     test_ras()
+    test_track()
+    test_track_overflow()
+    test_track_off()
     test_big()
     print('%d checks, %d failed' % (CHECKS, FAILS))
     return 1 if FAILS else 0
