@@ -816,6 +816,50 @@ int vfio_feature_probe(struct vfio_dev *dev, uint32_t feature, uint32_t flags)
 				NULL, 0);
 }
 
+int vfio_dirty_probe(struct vfio_dev *dev)
+{
+	return vfio_feature_probe(dev, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+				  VFIO_DEVICE_FEATURE_SET);
+}
+
+int vfio_dirty_start(struct vfio_dev *dev, uint64_t *page_size,
+		     const struct vfio_device_feature_dma_logging_range *ranges,
+		     uint32_t n)
+{
+	struct vfio_device_feature_dma_logging_control ctl = {
+		.page_size = *page_size,
+		.num_ranges = n,
+		.ranges = (uintptr_t)ranges,
+	};
+	int ret;
+
+	ret = vfio_feature(dev, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			   VFIO_DEVICE_FEATURE_SET, &ctl, sizeof(ctl));
+	if (!ret)
+		*page_size = ctl.page_size;
+	return ret;
+}
+
+int vfio_dirty_stop(struct vfio_dev *dev)
+{
+	return vfio_feature(dev, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+			    VFIO_DEVICE_FEATURE_SET, NULL, 0);
+}
+
+int vfio_dirty_report(struct vfio_dev *dev, uint64_t iova, uint64_t length,
+		      uint64_t page_size, uint64_t *bitmap)
+{
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = iova,
+		.length = length,
+		.page_size = page_size,
+		.bitmap = (uintptr_t)bitmap,
+	};
+
+	return vfio_feature(dev, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			    VFIO_DEVICE_FEATURE_GET, &rep, sizeof(rep));
+}
+
 const char *vfio_mig_state_name(uint32_t state)
 {
 	static const char * const names[] = {

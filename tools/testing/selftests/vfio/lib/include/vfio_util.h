@@ -153,6 +153,27 @@ int vfio_feature_raw(struct vfio_dev *dev, uint32_t argsz, uint32_t flags,
 int vfio_feature_probe(struct vfio_dev *dev, uint32_t feature,
 		       uint32_t flags);
 
+/*
+ * Device DMA dirty tracking (VFIO_DEVICE_FEATURE_DMA_LOGGING_*, Linux 6.2).
+ *
+ * vfio_dirty_probe(): 0 if the device logs DMA (a PROBE of START), else
+ * -errno (ENOTTY: the driver has no log_ops).  Prints nothing.
+ * vfio_dirty_start(): start logging the @n @ranges; *@page_size is the
+ * hint in and the page size the driver chose out.
+ * vfio_dirty_stop(): stop logging (0 also when it was not started).
+ * vfio_dirty_report(): read and clear the log of [@iova, @iova + @length)
+ * into @bitmap, one bit per @page_size from @iova (bit n of u64 word n /
+ * 64).  The kernel only sets bits: zero the DIV_ROUND_UP(@length,
+ * @page_size) bits, in whole u64 words, first.
+ */
+int vfio_dirty_probe(struct vfio_dev *dev);
+int vfio_dirty_start(struct vfio_dev *dev, uint64_t *page_size,
+		     const struct vfio_device_feature_dma_logging_range *ranges,
+		     uint32_t n);
+int vfio_dirty_stop(struct vfio_dev *dev);
+int vfio_dirty_report(struct vfio_dev *dev, uint64_t iova, uint64_t length,
+		      uint64_t page_size, uint64_t *bitmap);
+
 /* Migration uAPI v2 */
 const char *vfio_mig_state_name(uint32_t state);
 int vfio_mig_flags(struct vfio_dev *dev, uint64_t *flags);
