@@ -5,9 +5,10 @@
  * A VF driver gets a reference on the core device of its PF with
  * mvf_core_get() while it is bound, and through it runs device commands on
  * behalf of its VF (addressed by vhca id: VF n is vhca n + 1), moves the VF
- * through suspend/save/load/resume and allocates the DMA image buffers that
- * SAVE and LOAD use.  The core refuses to disable SR-IOV while a VF is open
- * (see mvf_core_vf_open()) and tells VF drivers beforehand when it is
+ * through suspend/save/load/resume, allocates the DMA image buffers that
+ * SAVE and LOAD use, and drives the VF's dirty page tracker
+ * (MVF_CAP_DIRTY_TRACK).  The core refuses to disable SR-IOV while a VF is
+ * open (see mvf_core_vf_open()) and tells VF drivers beforehand when it is
  * about to disable SR-IOV anyway, through a blocking notifier chain.
  */
 #ifndef _LINUX_MVF_CORE_H
@@ -165,6 +166,56 @@ int __mvf_core_load_async(struct mvf_core_dev *core, u16 vhca_id,
 #define mvf_core_load_async(core, vhca_id, buf, len, flags, cmd) \
 	__mvf_core_load_async(core, vhca_id, buf, len, flags, cmd, \
 			      THIS_MODULE)
+
+/**
+ * struct mvf_track_caps - what the device's dirty page tracker offers
+ * @page_sizes: tracker page sizes, bit n set: 2^n bytes
+ * @max_ranges: the most IOVA ranges one tracker takes
+ * @addr_log2: log2 of the largest sum of range lengths (at most 63)
+ * @max_capacity: the most dirty pages one tracker stores before it
+ *	overflows
+ */
+struct mvf_track_caps {
+	u32 page_sizes;
+	u32 max_ranges;
+	u8 addr_log2;
+	u32 max_capacity;
+};
+
+/**
+ * struct mvf_core_track_range - an IOVA range a page tracker watches
+ * @iova: first byte
+ * @length: bytes
+ */
+struct mvf_core_track_range {
+	u64 iova;
+	u64 length;
+};
+
+/**
+ * struct mvf_track_report - what one REPORT_DIRTY returned
+ * @runs: struct mvf_track_run entries written at the start of the buffer
+ * @flags: MVF_REPORT_OUT_* flags
+ * @next_iova: with MVF_REPORT_OUT_MORE, the IOVA to report from next
+ *	(checked to lie inside the window, above its start)
+ */
+struct mvf_track_report {
+	u32 runs;
+	u32 flags;
+	u64 next_iova;
+};
+
+/* Dirty page tracking */
+bool mvf_core_track_caps(const struct mvf_core_dev *core,
+			 struct mvf_track_caps *caps);
+int mvf_core_track_create(struct mvf_core_dev *core, u16 vhca_id,
+			  unsigned int page_shift,
+			  const struct mvf_core_track_range *ranges,
+			  unsigned int nranges, u32 capacity, u32 *granted);
+int mvf_core_track_destroy(struct mvf_core_dev *core, u16 vhca_id);
+int mvf_core_track_report(struct mvf_core_dev *core, u16 vhca_id, u64 iova,
+			  u64 length, struct mvf_img_buf *buf,
+			  struct mvf_track_report *out);
 
 /* Image buffers */
 struct mvf_img_buf *mvf_img_buf_alloc(struct mvf_core_dev *core, size_t size,

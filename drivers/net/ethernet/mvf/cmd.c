@@ -100,6 +100,12 @@ static const struct mvf_synd_name mvf_synd_names[] = {
 	MVF_SYND_NAME(IMG_VALUE),
 	MVF_SYND_NAME(IMG_UNKNOWN),
 	MVF_SYND_NAME(IMG_ORDER),
+	MVF_SYND_NAME(NO_TRACKER),
+	MVF_SYND_NAME(TRACK_PAGE_SIZE),
+	MVF_SYND_NAME(TRACK_NRANGES),
+	MVF_SYND_NAME(TRACK_RANGE),
+	MVF_SYND_NAME(TRACK_ADDR_SPACE),
+	MVF_SYND_NAME(TRACK_WINDOW),
 };
 
 /**
@@ -137,6 +143,14 @@ static const char *mvf_opcode_name(u16 opcode)
 		return "SAVE_VHCA_STATE";
 	case MVF_CMD_LOAD_VHCA_STATE:
 		return "LOAD_VHCA_STATE";
+	case MVF_CMD_QUERY_TRACK_CAPS:
+		return "QUERY_TRACK_CAPS";
+	case MVF_CMD_CREATE_TRACKER:
+		return "CREATE_TRACKER";
+	case MVF_CMD_DESTROY_TRACKER:
+		return "DESTROY_TRACKER";
+	case MVF_CMD_REPORT_DIRTY:
+		return "REPORT_DIRTY";
 	default:
 		return "UNKNOWN";
 	}
@@ -307,6 +321,7 @@ static void mvf_cmd_finish(struct mvf_core_dev *core,
 			   const struct mvf_cmd_slot *slot, u8 status,
 			   u32 syndrome, const u32 *out, int err)
 {
+	int stat_slot = mvf_cmd_stat_slot(slot->opcode);
 	struct mvf_cmd *cmd = slot->cmd;
 	struct module *owner;
 
@@ -325,14 +340,18 @@ static void mvf_cmd_finish(struct mvf_core_dev *core,
 	    mvf_img_buf_dir(slot->buf) == DMA_FROM_DEVICE)
 		mvf_img_buf_sync_for_cpu(slot->buf);
 
-	if (!err && slot->opcode < MVF_CMD_STAT_OPCODES) {
-		struct mvf_cmd_stat *st = &core->stats[slot->opcode];
+	if (!err && stat_slot >= 0) {
+		struct mvf_cmd_stat *st = &core->stats[stat_slot];
 
 		st->count++;
 		st->busy_ns += ktime_get_ns() - slot->posted_ns;
 		if (slot->opcode == MVF_CMD_SAVE_VHCA_STATE && out)
 			st->bytes += (u64)out[1] << 32 | out[0];
-		else if (slot->opcode == MVF_CMD_LOAD_VHCA_STATE)
+		else if (slot->opcode == MVF_CMD_REPORT_DIRTY && out &&
+			 status == MVF_CMD_STAT_OK)
+			st->bytes += (u64)out[0] * sizeof(struct mvf_track_run);
+		else if (slot->opcode == MVF_CMD_LOAD_VHCA_STATE ||
+			 slot->opcode == MVF_CMD_CREATE_TRACKER)
 			st->bytes += cmd->data_len;
 	}
 

@@ -3,14 +3,25 @@
  * MVF PF core driver: debugfs.
  *
  * While SR-IOV is enabled, every VF has a directory named by its PCI
- * address, /sys/kernel/debug/mvf_core/<VF BDF>/, with two read-only files:
+ * address, /sys/kernel/debug/mvf_core/<VF BDF>/, with three read-only
+ * files:
  *
  *   vhca_state       the VF's MVF_VHCA_STATE_* flags, "0x%x\n"
  *   frozen_accesses  accesses the device trapped while the VF was frozen,
  *                    "%u\n"
+ *   track            the VF's dirty page tracker as the core saw it through
+ *                    its helpers (no command): "active page_shift ranges
+ *                    capacity reports overflows", "%u %u %u %u %llu %llu\n".
+ *                    active is 1 from a successful CREATE_TRACKER until
+ *                    DESTROY_TRACKER, SR-IOV disable or a reset of the PF;
+ *                    page_shift, ranges and capacity (granted, in pages) are
+ *                    the last CREATE's and stay after it ended; reports
+ *                    counts the successful REPORT_DIRTY commands since that
+ *                    CREATE, overflows those of them that returned OVERFLOW.
+ *                    All 0 before the first CREATE since SR-IOV was enabled.
  *
- * Each read runs QUERY_VHCA_MIGRATION_STATE, so it shows what the device
- * says at that moment.
+ * Reads of vhca_state and frozen_accesses run QUERY_VHCA_MIGRATION_STATE,
+ * so they show what the device says at that moment.
  *
  * /sys/kernel/debug/mvf_core/img_bytes shows the kernel memory all image
  * buffers (the migration chunks of every VF) hold now and at most since
@@ -18,8 +29,9 @@
  * peak.
  *
  * /sys/kernel/debug/mvf_core/<PF BDF>/cmd_stats shows, per opcode that
- * ran, how many commands completed, the bytes SAVE wrote or LOAD took, and
- * the summed time from doorbell to completion event in ns:
+ * ran, how many commands completed, the bytes SAVE wrote, LOAD or
+ * CREATE_TRACKER took or REPORT_DIRTY wrote (its runs), and the summed time
+ * from doorbell to completion event in ns:
  * "OPCODE count bytes busy_ns" a line; writing anything clears them.
  *
  * debugfs waits for running reads before it removes a file, so a read
@@ -62,6 +74,17 @@ static int mvf_dbg_frozen_accesses_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(mvf_dbg_frozen_accesses);
 
+static int mvf_dbg_track_show(struct seq_file *s, void *unused)
+{
+	struct mvf_core_track t;
+
+	mvf_track_info(s->private, &t);
+	seq_printf(s, "%u %u %u %u %llu %llu\n", t.active, t.page_shift,
+		   t.nranges, t.capacity, t.reports, t.overflows);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mvf_dbg_track);
+
 static int mvf_dbg_img_bytes_show(struct seq_file *s, void *unused)
 {
 	u64 peak, now = mvf_img_bytes(&peak, false);
@@ -92,7 +115,8 @@ static const struct file_operations mvf_dbg_img_bytes_fops = {
 	.write = mvf_dbg_img_bytes_write,
 };
 
-static const char * const mvf_dbg_opcodes[MVF_CMD_STAT_OPCODES] = {
+/* By stats slot (mvf_cmd_stat_slot()). */
+static const char * const mvf_dbg_opcodes[MVF_CMD_STAT_SLOTS] = {
 	[MVF_CMD_NOP] = "NOP",
 	[MVF_CMD_QUERY_CAPS] = "QUERY_CAPS",
 	[MVF_CMD_QUERY_VHCA_MIGRATION_STATE] = "QUERY_VHCA_MIGRATION_STATE",
@@ -100,6 +124,10 @@ static const char * const mvf_dbg_opcodes[MVF_CMD_STAT_OPCODES] = {
 	[MVF_CMD_RESUME_VHCA] = "RESUME_VHCA",
 	[MVF_CMD_SAVE_VHCA_STATE] = "SAVE_VHCA_STATE",
 	[MVF_CMD_LOAD_VHCA_STATE] = "LOAD_VHCA_STATE",
+	[MVF_CMD_STAT_TRACK_SLOT(MVF_CMD_QUERY_TRACK_CAPS)] = "QUERY_TRACK_CAPS",
+	[MVF_CMD_STAT_TRACK_SLOT(MVF_CMD_CREATE_TRACKER)] = "CREATE_TRACKER",
+	[MVF_CMD_STAT_TRACK_SLOT(MVF_CMD_DESTROY_TRACKER)] = "DESTROY_TRACKER",
+	[MVF_CMD_STAT_TRACK_SLOT(MVF_CMD_REPORT_DIRTY)] = "REPORT_DIRTY",
 };
 
 static int mvf_dbg_cmd_stats_show(struct seq_file *s, void *unused)
@@ -107,7 +135,7 @@ static int mvf_dbg_cmd_stats_show(struct seq_file *s, void *unused)
 	struct mvf_core_dev *core = s->private;
 	unsigned int i;
 
-	for (i = 0; i < MVF_CMD_STAT_OPCODES; i++) {
+	for (i = 0; i < MVF_CMD_STAT_SLOTS; i++) {
 		const struct mvf_cmd_stat *st = &core->stats[i];
 
 		if (mvf_dbg_opcodes[i] && READ_ONCE(st->count))
@@ -192,6 +220,8 @@ void mvf_debugfs_add_vfs(struct mvf_core_dev *core, int num_vfs)
 				    &mvf_dbg_vhca_state_fops);
 		debugfs_create_file("frozen_accesses", 0444, vf->dbg_dir, vf,
 				    &mvf_dbg_frozen_accesses_fops);
+		debugfs_create_file("track", 0444, vf->dbg_dir, vf,
+				    &mvf_dbg_track_fops);
 	}
 }
 

@@ -235,8 +235,10 @@ static int mvf_sriov_configure(struct pci_dev *pdev, int num_vfs)
 		return -EBUSY;
 	if (num_vfs > core->total_vfs)
 		return -ERANGE;
-	for (i = 0; i < num_vfs; i++)
+	for (i = 0; i < num_vfs; i++) {
 		atomic_set(&core->vfs[i].frozen_events, 0);
+		mvf_track_vf_reset(&core->vfs[i]);
+	}
 	ret = pci_enable_sriov(pdev, num_vfs);
 	if (ret) {
 		dev_err(&pdev->dev, "cannot enable %d VFs: %pe\n", num_vfs,
@@ -294,6 +296,7 @@ static int mvf_core_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	for (i = 0; i < core->total_vfs; i++) {
 		core->vfs[i].core = core;
 		core->vfs[i].vhca_id = i + 1;
+		mvf_track_vf_init(&core->vfs[i]);
 	}
 
 	ret = pci_enable_device_mem(pdev);
@@ -343,6 +346,7 @@ static int mvf_core_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		dev_err(dev, "QUERY_CAPS failed: %pe\n", ERR_PTR(ret));
 		goto err_cmd;
 	}
+	mvf_track_query_caps(core);
 
 	/* What AER recovery restores after a link reset. */
 	pci_save_state(pdev);
@@ -451,6 +455,9 @@ static int mvf_core_restart(struct mvf_core_dev *core, bool vfs_reset)
 	}
 	mvf_cmd_resume(core);
 	core->recovering = false;
+	/* A reset of the PF disabled SR-IOV in the device: no tracker left. */
+	if (vfs_reset)
+		mvf_track_vfs_gone(core);
 	dev_info(mvf_dev(core), "command interface recovered\n");
 	blocking_notifier_call_chain(&core->nh, MVF_CORE_EVENT_PF_RECOVERED,
 				     &vfs_reset);

@@ -84,7 +84,25 @@ struct mvf_cmd_stat {
 	u64 busy_ns;
 };
 
-#define MVF_CMD_STAT_OPCODES	(MVF_CMD_LOAD_VHCA_STATE + 1)
+/*
+ * Slots of the stats array: the opcodes up to LOAD_VHCA_STATE by their own
+ * number, then the tracker opcodes (QUERY_TRACK_CAPS..REPORT_DIRTY).
+ */
+#define MVF_CMD_STAT_TRACK	(MVF_CMD_LOAD_VHCA_STATE + 1)
+#define MVF_CMD_STAT_TRACK_SLOT(op) \
+	(MVF_CMD_STAT_TRACK + (op) - MVF_CMD_QUERY_TRACK_CAPS)
+#define MVF_CMD_STAT_SLOTS	(MVF_CMD_STAT_TRACK_SLOT(MVF_CMD_REPORT_DIRTY) + 1)
+
+/* The stats slot of @opcode, or -1 for an opcode without one. */
+static inline int mvf_cmd_stat_slot(u16 opcode)
+{
+	if (opcode <= MVF_CMD_LOAD_VHCA_STATE)
+		return opcode;
+	if (opcode >= MVF_CMD_QUERY_TRACK_CAPS &&
+	    opcode <= MVF_CMD_REPORT_DIRTY)
+		return MVF_CMD_STAT_TRACK_SLOT(opcode);
+	return -1;
+}
 
 struct mvf_eq {
 	struct mvf_eqe *ring;
@@ -95,12 +113,35 @@ struct mvf_eq {
 
 struct dentry;
 
+/*
+ * A VF's page tracker as the core saw it through the mvf_core_track_*()
+ * helpers (debugfs "track").  @active: CREATE_TRACKER succeeded and neither
+ * DESTROY_TRACKER nor the end of the VF (SR-IOV disabled, a reset of the
+ * PF) followed; @reports and @overflows count the REPORT_DIRTY commands
+ * that succeeded, and those of them that returned OVERFLOW, since the last
+ * CREATE_TRACKER.
+ */
+struct mvf_core_track {
+	bool active;
+	u8 page_shift;
+	u32 nranges;
+	u32 capacity;
+	u64 reports;
+	u64 overflows;
+};
+
 /* What the core keeps per VF; core->vfs[vhca_id - 1]. */
 struct mvf_core_vf {
 	struct mvf_core_dev *core;
 	u16 vhca_id;
 	/* MVF_EVENT_FROZEN_ACCESS events since SR-IOV was enabled */
 	atomic_t frozen_events;
+	/*
+	 * Protects track.  Only held to read or update it, never across a
+	 * command; process context.
+	 */
+	spinlock_t track_lock;
+	struct mvf_core_track track;
 	/*
 	 * debugfs directory while SR-IOV is enabled, or NULL.  Created and
 	 * removed under the PF's device lock (sriov_configure, remove).
@@ -120,7 +161,9 @@ struct mvf_core_dev {
 
 	struct mvf_cmdq cmdq;
 	struct mvf_eq eq;
-	struct mvf_cmd_stat stats[MVF_CMD_STAT_OPCODES];
+	struct mvf_cmd_stat stats[MVF_CMD_STAT_SLOTS];
+	/* QUERY_TRACK_CAPS, read at probe; all 0 without a tracker */
+	struct mvf_track_caps track_caps;
 
 	/*
 	 * Protects num_vfs, vf_open and sriov_disabling: a VF cannot be
@@ -164,6 +207,13 @@ void mvf_img_buf_sync_for_device(struct mvf_img_buf *buf);
 void mvf_img_buf_sync_for_cpu(struct mvf_img_buf *buf);
 dma_addr_t mvf_img_buf_sgl(const struct mvf_img_buf *buf, u32 *sgl_len);
 enum dma_data_direction mvf_img_buf_dir(const struct mvf_img_buf *buf);
+
+/* track.c */
+void mvf_track_query_caps(struct mvf_core_dev *core);
+void mvf_track_vf_init(struct mvf_core_vf *vf);
+void mvf_track_vf_reset(struct mvf_core_vf *vf);
+void mvf_track_vfs_gone(struct mvf_core_dev *core);
+void mvf_track_info(struct mvf_core_vf *vf, struct mvf_core_track *info);
 
 /* main.c */
 bool mvf_core_vhca_valid(struct mvf_core_dev *core, u16 vhca_id);
