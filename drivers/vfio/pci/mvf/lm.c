@@ -533,7 +533,8 @@ void mvf_lm_close(struct mvf_vfio_dev *mvdev)
  * mvf_lm_pf_gone() - SR-IOV is being disabled under this VF
  * @mvdev: VF device
  *
- * Ends the data files; the state is ERROR until a reset.
+ * Ends the data files; the state is ERROR until a reset.  The DMA log is
+ * lost (the device drops the tracker with the VF).
  */
 void mvf_lm_pf_gone(struct mvf_vfio_dev *mvdev)
 {
@@ -542,6 +543,7 @@ void mvf_lm_pf_gone(struct mvf_vfio_dev *mvdev)
 	mutex_lock(&mvdev->state_mutex);
 	mvf_lm_end_files(mvdev);
 	mvf_bars_revoke(mvdev);
+	mvf_dirty_lost(mvdev);
 	mvdev->pf_gone = true;
 	mvdev->mig_state = VFIO_DEVICE_STATE_ERROR;
 	mvf_state_mutex_unlock(mvdev);
@@ -676,7 +678,8 @@ void mvf_lm_error_resume(struct mvf_vfio_dev *mvdev)
  * @mvdev: VF device
  *
  * Migration commands fail until mvf_lm_pf_recovered(); a migration in
- * flight is cut.  The user hears of it as of a non-fatal error.
+ * flight is cut, and the DMA log is lost until logging stops.  The user
+ * hears of it as of a non-fatal error.
  */
 void mvf_lm_pf_error(struct mvf_vfio_dev *mvdev)
 {
@@ -685,6 +688,7 @@ void mvf_lm_pf_error(struct mvf_vfio_dev *mvdev)
 	mutex_lock(&mvdev->state_mutex);
 	mvdev->blocked |= MVF_BLOCK_PF;
 	mvf_lm_cut(mvdev, "PF error or reset");
+	mvf_dirty_lost(mvdev);
 	open = mvdev->is_open;
 	mvf_state_mutex_unlock(mvdev);
 	if (open)

@@ -18,6 +18,16 @@
 
 #define MVF_VFIO_DRV_NAME	"mvf-vfio-pci"
 
+/*
+ * DMA logging needs a kernel whose iova_bitmap is real: without
+ * CONFIG_IOMMUFD_DRIVER its helpers are stubs that drop every mark.  The
+ * probes say so for an out-of-tree build; in a kernel tree Kconfig selects
+ * it.  This only covers a build that skipped both.
+ */
+#if !IS_ENABLED(CONFIG_IOMMUFD_DRIVER) && !defined(MVF_NO_DMA_LOGGING)
+#define MVF_NO_DMA_LOGGING 1
+#endif
+
 #ifdef MVF_NO_KZALLOC_OBJ
 /* Kernels before the typed allocation helpers of <linux/slab.h>. */
 #define kzalloc_obj(P, GFP)	kzalloc(sizeof(P), GFP)
@@ -120,6 +130,22 @@ struct mvf_migf {
 	bool loaded_end;		/* the device took END (state_lock) */
 };
 
+/* The most ranges a tracker gets from this driver (the device may take more). */
+#define MVF_DIRTY_MAX_RANGES	8
+
+/*
+ * DMA logging (dirty.c): the VF's page tracker while the user logs.  All
+ * of it under the device's state_mutex.
+ */
+struct mvf_dirty {
+	bool active;		/* between a successful START and STOP */
+	bool lost;		/* the device's log is gone: REPORT -EIO */
+	u8 page_shift;		/* tracker page size */
+	u32 nranges;
+	u64 range[MVF_DIRTY_MAX_RANGES][2];	/* first, last byte; sorted */
+	struct mvf_img_buf *runs;		/* REPORT_DIRTY's buffer */
+};
+
 struct mvf_vfio_dev {
 	struct vfio_pci_core_device core_device;
 	struct mvf_core_dev *mdev;	/* NULL: PF not driven by mvf_core */
@@ -127,10 +153,13 @@ struct mvf_vfio_dev {
 	bool migrate_cap;
 	struct notifier_block nb;
 	/*
-	 * Protects mig_state, save_file, resume_file and pf_gone; held across
-	 * device commands of an arc.  Always released with
-	 * mvf_state_mutex_unlock(), which runs a deferred reset.  Never taken
-	 * (only tried) from reset_done: see lm.c.
+	 * Protects mig_state, save_file, resume_file, pf_gone and dirty; held
+	 * across device commands of an arc or of DMA logging.  Always
+	 * released with mvf_state_mutex_unlock(), which runs a deferred
+	 * reset.  Never taken (only tried) from reset_done: see lm.c.  DMA
+	 * logging's REPORT marks the user's bitmap under it, which may fault
+	 * the bitmap in: state_mutex -> mmap_lock (as the data files' user
+	 * copies under io_lock).
 	 */
 	struct mutex state_mutex;
 	enum vfio_device_mig_state mig_state;
@@ -158,6 +187,7 @@ struct mvf_vfio_dev {
 	 */
 	unsigned int blocked;
 	bool is_open;			/* a user has the device; state_mutex */
+	struct mvf_dirty dirty;		/* state_mutex */
 	/*
 	 * Protects the user's eventfds of the device-specific interrupt
 	 * indexes (events.c); signalled from any process context.
@@ -218,6 +248,11 @@ void mvf_lm_pf_error(struct mvf_vfio_dev *mvdev);
 void mvf_lm_pf_recovered(struct mvf_vfio_dev *mvdev, bool vf_reset);
 void mvf_state_mutex_unlock(struct mvf_vfio_dev *mvdev);
 extern const struct vfio_migration_ops mvf_lm_ops;
+
+/* dirty.c */
+const struct vfio_log_ops *mvf_dirty_ops(struct mvf_vfio_dev *mvdev);
+void mvf_dirty_close(struct mvf_vfio_dev *mvdev);
+void mvf_dirty_lost(struct mvf_vfio_dev *mvdev);
 
 /* bars.c */
 void mvf_bars_init(struct mvf_vfio_dev *mvdev);

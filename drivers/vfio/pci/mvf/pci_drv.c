@@ -40,8 +40,10 @@ static int mvf_vfio_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		vfio_put_device(&mvdev->core_device.vdev);
 		return ret;
 	}
-	dev_dbg(&pdev->dev, "vhca %u, migration %s\n", mvdev->vhca_id,
-		mvdev->migrate_cap ? "supported" : "not supported");
+	dev_dbg(&pdev->dev, "vhca %u, migration %s, DMA logging %s\n",
+		mvdev->vhca_id,
+		mvdev->migrate_cap ? "supported" : "not supported",
+		mvdev->core_device.vdev.log_ops ? "supported" : "not supported");
 	return 0;
 }
 

@@ -2,8 +2,8 @@
 /*
  * MVF VF vfio-pci variant driver: the vfio device.
  *
- * Everything but migration and the revocation of BAR access while the VF
- * is frozen (bars.c) is vfio-pci-core's: config space, BARs (BAR 0
+ * Everything but migration, DMA logging (dirty.c) and the revocation of BAR
+ * access while the VF is frozen (bars.c) is vfio-pci-core's: config space, BARs (BAR 0
  * registers, BAR 2 device memory), MSI-X, reset, both the iommufd cdev and
  * the legacy group/container paths.
  */
@@ -35,6 +35,7 @@ static int mvf_vfio_init_dev(struct vfio_device *vdev)
 		if (mvf_core_caps(mvdev->mdev) & MVF_CAP_PRE_COPY)
 			vdev->migration_flags |= VFIO_MIGRATION_PRE_COPY;
 		vdev->mig_ops = &mvf_lm_ops;
+		vdev->log_ops = mvf_dirty_ops(mvdev);
 	}
 	return 0;
 }
@@ -78,6 +79,7 @@ static void mvf_vfio_close_device(struct vfio_device *vdev)
 {
 	struct mvf_vfio_dev *mvdev = mvf_vfio_from_vdev(vdev);
 
+	mvf_dirty_close(mvdev);
 	mvf_lm_close(mvdev);
 	mvf_events_release(mvdev);
 	vfio_pci_core_close_device(vdev);
