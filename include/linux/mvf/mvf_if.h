@@ -188,7 +188,7 @@ struct mvf_cmd_entry {
 #define MVF_SYND_NO_TRACKER		0x00040007	/* REPORT_DIRTY without one (2.2) */
 #define MVF_SYND_TRACK_PAGE_SIZE	0x00080001	/* page size not offered */
 #define MVF_SYND_TRACK_NRANGES		0x00080002	/* 0 or above the maximum */
-#define MVF_SYND_TRACK_RANGE		0x00080003	/* unaligned, empty, wrapping, unsorted, overlapping */
+#define MVF_SYND_TRACK_RANGE		0x00080003	/* bad or unsorted range */
 #define MVF_SYND_TRACK_ADDR_SPACE	0x00080004	/* ranges sum above the maximum */
 #define MVF_SYND_TRACK_WINDOW		0x00080005	/* REPORT window empty or wrapping */
 
