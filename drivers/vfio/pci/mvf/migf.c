@@ -652,7 +652,8 @@ static int mvf_resume_rec_begin(struct mvf_migf *migf)
 static int mvf_resume_check_ident(struct mvf_migf *migf,
 				  const struct mvf_rec_ident *id)
 {
-	u32 caps = mvf_core_caps(migf->mdev);
+	/* IDENT carries only the caps the VF's state depends on. */
+	u32 caps = mvf_core_caps(migf->mdev) & MVF_CAP_STREAM_MASK;
 	u64 devmem = mvf_core_devmem_size(migf->mdev);
 	u32 ifv = le32_to_cpu(id->if_version);
 
