@@ -82,10 +82,10 @@ IOMMUFD_ALLDIRTY = {"iommufd": True, "vfio_props": ALLDIRTY}
 # QEMU's trace of the device tracker: its START (ranges) and each sync's
 # query (dirty pages found); Debian's QEMU logs traces to stderr.
 TRACE = ["-trace", "vfio_device_dirty_tracking_start",
-         "-trace", "vfio_container_query_dirty_bitmap"]
+         "-trace", "vfio_get_dirty_bitmap"]
 TRACK_START_RE = re.compile(r"vfio_device_dirty_tracking_start (nr_ranges .*)")
-TRACK_QUERY_RE = re.compile(r"vfio_container_query_dirty_bitmap iova (0x[0-9a-f]+) "
-                            r"size (0x[0-9a-f]+) .*dirty_pages (\d+)")
+TRACK_QUERY_RE = re.compile(r"vfio_get_dirty_bitmap iova=(0x[0-9a-f]+) "
+                            r"size= ?(0x[0-9a-f]+) .*dirty_pages=(\d+)")
 
 WORK = "/tmp/mvf_qemu_migrate_test"
 GUEST = os.environ.get("MVF_GUEST", os.path.join(HERE, "mvf-guest.elf"))
@@ -286,6 +286,7 @@ def migrate(case, src, dst, uri, caps=None, busy=BUSY, log=None):
     migrates: with multifd, QEMU 10.0 broke its RAM stream now and then
     after that (docs/dev-notes.md).  QEMU's numbers."""
     caps = dict(RETURN_PATH, **(caps or {}))
+    paused = src.status() == "paused"
     mq.start_incoming(dst, uri, caps)
     if log:
         params = {"downtime-limit": 1, "max-bandwidth": BUSY_BW}
@@ -335,14 +336,15 @@ def migrate(case, src, dst, uri, caps=None, busy=BUSY, log=None):
     case.stats = s
     case.note("QEMU: " + mq.fmt_stats(s))
     if src.tracked:
-        check_tracked(case, src)
+        check_tracked(case, src, paused)
     return s
 
 
-def check_tracked(case, src):
+def check_tracked(case, src, paused):
     """SRC's QEMU used the device's dirty tracking in the migration: it
     started the tracker, and its syncs queried it and found pages that the
-    VF wrote.  A note with its figures."""
+    VF wrote -- none at all when the source was PAUSED throughout, its VF
+    stopped.  A note with its figures."""
     err = src.err_text().splitlines()
     starts = [m.group(1) for m in map(TRACK_START_RE.search, err) if m]
     if not starts:
@@ -352,7 +354,13 @@ def check_tracked(case, src):
     q = [(int(m.group(2), 16), int(m.group(3)))
          for m in map(TRACK_QUERY_RE.search, err) if m]
     dirty = sum(n for _, n in q)
-    if not dirty:
+    if paused:
+        if not q or dirty:
+            raise mq.Error(f"{len(q)} queries of the device's dirty tracking "
+                           f"found {dirty} dirty pages while the source was "
+                           "paused, its VF stopped: want at least one query "
+                           "and no dirty page")
+    elif not dirty:
         raise mq.Error(f"{len(q)} queries of the device's dirty tracking "
                        "found no dirty page, though the VF wrote guest RAM "
                        "all along")
@@ -489,12 +497,26 @@ def case_guest_self_check(case, vfs):
         mq.reset_vf(vfs[0])
 
 
-def case_type1_mmap(case, vfs):
-    """type1 container, BARs mmapped (QEMU's default) under TCG: QEMU 10.0
-    fails the migration in its first dirty sync; the source goes on."""
+def case_type1_mmap_tracked(case, vfs):
+    """type1 container, BARs mmapped (QEMU's default) under TCG, with the
+    device's tracker: QEMU asks the device, not the container, for the
+    pages of the unaligned BAR section, and the migration completes."""
     app = append_line(1)
     src, log = boot_source(case, vfs[:1], app)
     dst = case.vm("dst", vfs[1:2], app, incoming=True)
+    dst.start()
+    migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
+    follow_destination(case, log, dst, app, vfs[:1], "stream")
+
+
+def case_type1_mmap(case, vfs):
+    """type1 container, BARs mmapped (QEMU's default) under TCG, the
+    device's tracker off: QEMU 10.0 fails the migration in its first dirty
+    sync; the source goes on."""
+    app = append_line(1)
+    kw = {"vfio_props": ALLDIRTY}
+    src, log = boot_source(case, vfs[:1], app, **kw)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **kw)
     dst.start()
     mq.start_incoming(dst, f"unix:{case.dir}/mig.sock", RETURN_PATH)
     want = "Failed to get dirty bitmap for iova"
@@ -857,6 +879,7 @@ CASES = [
     ("qemu.dirty.ram_bytes", 2, case_ram_bytes),
     ("qemu.defect.iommufd_live_loses_dma_writes", 2, case_iommufd_live),
     ("qemu.defect.type1_mmap_tcg_dirty_sync", 2, case_type1_mmap),
+    ("qemu.stop_copy.type1_mmap", 2, case_type1_mmap_tracked),
     ("qemu.refuse.devmem_size", 1, case_refuse_devmem),
     ("qemu.refuse.image_version", 2, case_refuse_version),
     ("qemu.refuse.dest_killed_ram", 2,
