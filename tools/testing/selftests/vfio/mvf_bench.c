@@ -22,7 +22,16 @@
  *    migrations at once, one thread each: aggregate bytes per second and
  *    the slowest one's time.
  * Every destination is checked against its pattern.
+ * 4. Device dirty tracking (VFIO DMA logging) on SRC: the cost of one
+ *    REPORT of a 1 GiB and of a 1 TiB window holding the same 1,000 dirty
+ *    pages (the device's report costs by dirty page, not by window; the
+ *    kernel's bitmap is the same 1000 bits in both), REPORT throughput in
+ *    dirty pages per second (65,536 pages in one report), and what
+ *    tracking costs the VF's own DMA: DEVMEM_READ into host memory (the
+ *    tracked direction) and 4 KiB loopback SENDs, untracked and tracked
+ *    at 4 KiB and 2 MiB pages.
  */
+#include <endian.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -35,6 +44,9 @@
 
 #include "mvf_dev.h"
 #include "vfio_util.h"
+
+#include <linux/vfio.h>
+#include <sys/mman.h>
 
 #define SEED		0xbe9c4000ULL
 #define BOUNCE		(1UL << 20)
@@ -326,6 +338,335 @@ static int split(char *s, char **out, int max)
 	return n;
 }
 
+/* ---- device dirty tracking ---- */
+
+#define D_QP_IOVA	0x00100000ULL	/* rings and SEND buffers, 8 MiB */
+#define D_QP_SIZE	(8ULL << 20)
+#define D_SCAT_IOVA	0x10000000ULL	/* 1,000 of its 2,048 pages written */
+#define D_SCAT_SIZE	(8ULL << 20)
+#define D_BIG_IOVA	0x40000000ULL	/* the DMA throughput buffer */
+#define D_BIG_SIZE	(256ULL << 20)
+#define D_PAGES		1000
+#define D_WINDOW_1G	(1ULL << 30)
+#define D_WINDOW_1T	(1ULL << 40)
+#define D_ROUNDS	20
+#define D_CHUNK		(16U << 20)
+
+struct dirty_env {
+	struct mvf_vf *vf;
+	struct mvf_dma qpmem, scat, big;
+	struct mvf_qp qp;
+	uint64_t *bm;			/* bitmap of the 1 TiB window */
+	size_t bm_len;
+	char pf[64];
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Post @n WQEs (a batch at a time), wait for all, die on an error CQE. */
+static void d_run(struct dirty_env *e, uint8_t op, const uint64_t *addr,
+		  uint32_t len, int n)
+{
+	struct mvf_cqe cqe[256];
+	int done = 0, posted = 0, got, i;
+
+	while (done < n) {
+		int batch = n - posted < 256 ? n - posted : 256;
+
+		for (i = 0; i < batch; i++)
+			if (mvf_qp_post(&e->qp, op, addr[posted + i], len,
+					((uint64_t)(posted + i) * len) %
+					e->vf->devmem_size, posted + i))
+				die("posting a WQE failed");
+		posted += batch;
+		mvf_qp_ring_sq(&e->qp);
+		got = mvf_qp_wait(&e->qp, cqe, batch);
+		if (got != batch)
+			die("%s: %d of %d completions", e->vf->bdf, got, batch);
+		for (i = 0; i < got; i++)
+			if (cqe[i].status != MVF_CQE_STAT_OK)
+				die("%s: WQE %llu completed with status %u",
+				    e->vf->bdf,
+				    (unsigned long long)le64toh(cqe[i].wr_id),
+				    cqe[i].status);
+		done += got;
+	}
+}
+
+/* Loopback SENDs of @len bytes from the first half of the QP's buffers into
+ * receive buffers in the second half; wall seconds. */
+static double d_sends(struct dirty_env *e, int n, uint32_t len)
+{
+	struct mvf_cqe cqe[128];
+	size_t half = e->qp.buf_size / 2;
+	double t = vfio_now();
+	int i, done = 0;
+
+	while (done < n) {
+		int batch = n - done < 64 ? n - done : 64;
+
+		for (i = 0; i < batch; i++) {
+			uint64_t off = ((uint64_t)i * len) % (half - len);
+
+			if (mvf_qp_post_recv(&e->qp, e->qp.buf_iova + half + off,
+					     len, i) ||
+			    mvf_qp_post(&e->qp, MVF_WQE_SEND,
+					e->qp.buf_iova + off, len, 0, i))
+				die("posting a SEND failed");
+		}
+		mvf_qp_ring_rq(&e->qp);
+		mvf_qp_ring_sq(&e->qp);
+		if (mvf_qp_wait(&e->qp, cqe, 2 * batch) != 2 * batch)
+			die("%s: SENDs did not complete", e->vf->bdf);
+		for (i = 0; i < 2 * batch; i++)
+			if (cqe[i].status != MVF_CQE_STAT_OK)
+				die("%s: a SEND completed with status %u",
+				    e->vf->bdf, cqe[i].status);
+		done += batch;
+	}
+	return vfio_now() - t;
+}
+
+/* One REPORT of [0, @len) in 4 KiB bits into e->bm; seconds.  The bitmap
+ * words the window covers are zeroed first (not timed). */
+static double d_report(struct dirty_env *e, uint64_t len)
+{
+	size_t words = len / 4096 / 64;
+	double t;
+	int ret;
+
+	memset(e->bm, 0, words * 8);
+	t = vfio_now();
+	ret = vfio_dirty_report(e->vf->vdev, 0, len, 4096, e->bm);
+	t = vfio_now() - t;
+	if (ret)
+		die("%s: DMA_LOGGING_REPORT of %llu bytes: %s", e->vf->bdf,
+		    (unsigned long long)len, strerror(-ret));
+	return t;
+}
+
+static uint64_t d_count(const struct dirty_env *e, uint64_t len)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < len / 4096 / 64; i++)
+		n += __builtin_popcountll(e->bm[i]);
+	return n;
+}
+
+static bool d_bit(const struct dirty_env *e, uint64_t iova)
+{
+	return e->bm[iova / 4096 / 64] >> (iova / 4096 % 64) & 1;
+}
+
+static void d_start(struct dirty_env *e, uint64_t hint)
+{
+	struct vfio_device_feature_dma_logging_range r = {
+		.iova = 0, .length = D_WINDOW_1T,
+	};
+	uint64_t ps = hint;
+	int ret = vfio_dirty_start(e->vf->vdev, &ps, &r, 1);
+
+	if (ret)
+		die("%s: DMA_LOGGING_START (page %llu): %s", e->vf->bdf,
+		    (unsigned long long)hint, strerror(-ret));
+	if (ps != hint)
+		die("%s: DMA_LOGGING_START chose page %llu for hint %llu",
+		    e->vf->bdf, (unsigned long long)ps,
+		    (unsigned long long)hint);
+}
+
+/* DEVMEM_READ of 1 GiB into the 256 MiB buffer in 16 MiB WQEs; bytes/s,
+ * best of 3.  Tracked: the log is cleared before each run (not timed), so
+ * that every page is a new one for the device. */
+static double d_dma_bw(struct dirty_env *e, bool tracked)
+{
+	uint64_t addr[64];
+	double best = 0, t;
+	int i, r;
+
+	for (i = 0; i < 64; i++)
+		addr[i] = D_BIG_IOVA + (uint64_t)i * D_CHUNK % D_BIG_SIZE;
+	for (r = 0; r < 3; r++) {
+		if (tracked)
+			d_report(e, D_WINDOW_1T);
+		t = vfio_now();
+		d_run(e, MVF_WQE_DEVMEM_READ, addr, D_CHUNK, 64);
+		t = vfio_now() - t;
+		if (64.0 * D_CHUNK / t > best)
+			best = 64.0 * D_CHUNK / t;
+	}
+	return best;
+}
+
+static double d_send_rate(struct dirty_env *e, bool tracked)
+{
+	double best = 0, t;
+	int r;
+
+	for (r = 0; r < 3; r++) {
+		if (tracked)
+			d_report(e, D_WINDOW_1T);
+		t = d_sends(e, 1024, 4096);
+		if (1024 / t > best)
+			best = 1024 / t;
+	}
+	return best;
+}
+
+static void bench_dirty(struct vfio_ctx *ctx, struct mvf_vf *vf, double base)
+{
+	double t1g[D_ROUNDS / 2], t1t[D_ROUNDS / 2], cold, tput, dev_s;
+	double dma0, dma4k, dma2m, snd0, snd4k, snd2m;
+	uint64_t addr[D_PAGES], dirty1g = 0, dirty1t = 0, got, i;
+	struct dirty_env e = { .vf = vf };
+	struct cmd_time ct;
+	unsigned int seed = 0x5eed;
+	uint8_t used[D_SCAT_SIZE / 4096] = {};
+	int r, ret;
+
+	(void)base;
+	if (vfio_dirty_probe(vf->vdev))
+		die("%s offers no DMA logging", vf->bdf);
+	pf_of(vf->bdf, e.pf, sizeof(e.pf));
+	if (vfio_dev_reset(vf->vdev))
+		die("reset of %s failed", vf->bdf);
+	if (mvf_dma_alloc(ctx, D_QP_IOVA, D_QP_SIZE, &e.qpmem) ||
+	    mvf_dma_alloc(ctx, D_SCAT_IOVA, D_SCAT_SIZE, &e.scat) ||
+	    mvf_dma_alloc(ctx, D_BIG_IOVA, D_BIG_SIZE, &e.big))
+		die("DMA buffers for the dirty tracking bench");
+	if (mvf_qp_create(&e.qp, vf, &e.qpmem, 0, D_QP_SIZE, 10, 10, 10))
+		die("queue pair on %s", vf->bdf);
+	e.bm_len = D_WINDOW_1T / 4096 / 8;
+	e.bm = mmap(NULL, e.bm_len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (e.bm == MAP_FAILED)
+		die("no memory for a 1 TiB window's bitmap");
+	memset(e.bm, 0, e.bm_len);	/* fault it in before any timing */
+
+	/* 1,000 distinct random pages of the scatter buffer */
+	for (i = 0; i < D_PAGES; i++) {
+		uint64_t pg;
+
+		do
+			pg = rand_r(&seed) % (D_SCAT_SIZE / 4096);
+		while (used[pg]);
+		used[pg] = 1;
+		addr[i] = D_SCAT_IOVA + pg * 4096;
+	}
+
+	/* 1. report cost by window, same dirty pages */
+	d_start(&e, 4096);
+	d_run(&e, MVF_WQE_DEVMEM_READ, addr, 4096, D_PAGES);
+	cold = d_report(&e, D_WINDOW_1T);
+	got = d_count(&e, D_WINDOW_1T);
+	for (i = 0; i < D_PAGES; i++)
+		if (!d_bit(&e, addr[i]))
+			die("%s: page %#llx was written and not reported",
+			    vf->bdf, (unsigned long long)addr[i]);
+	/* the rest: the CQ ring pages the CQEs went to, nothing else */
+	if (got < D_PAGES || got > D_PAGES + 8)
+		die("%s: %llu pages reported for %d written (and a few CQ ring pages)",
+		    vf->bdf, (unsigned long long)got, D_PAGES);
+	for (r = 0; r < D_ROUNDS; r++) {
+		uint64_t len = r & 1 ? D_WINDOW_1T : D_WINDOW_1G;
+		double t;
+
+		d_run(&e, MVF_WQE_DEVMEM_READ, addr, 4096, D_PAGES);
+		t = d_report(&e, len);
+		got = d_count(&e, len);
+		if (got < D_PAGES)
+			die("%s: round %d: %llu pages reported, %d written",
+			    vf->bdf, r, (unsigned long long)got, D_PAGES);
+		if (r & 1) {
+			t1t[r / 2] = t;
+			dirty1t = got;
+		} else {
+			t1g[r / 2] = t;
+			dirty1g = got;
+		}
+	}
+	qsort(t1g, D_ROUNDS / 2, sizeof(double), cmp_double);
+	qsort(t1t, D_ROUNDS / 2, sizeof(double), cmp_double);
+
+	/* 2. throughput: every page of the 256 MiB buffer dirty, one report */
+	{
+		uint64_t a[16];
+
+		for (i = 0; i < 16; i++)
+			a[i] = D_BIG_IOVA + i * D_CHUNK;
+		d_report(&e, D_WINDOW_1T);
+		d_run(&e, MVF_WQE_DEVMEM_READ, a, D_CHUNK, 16);
+		cmd_stats_reset(e.pf);
+		tput = d_report(&e, D_WINDOW_1T);
+		cmd_stats(e.pf, "REPORT_DIRTY", &ct);
+		dev_s = ct.ns / 1e9;
+		got = d_count(&e, D_WINDOW_1T);
+		if (got < D_BIG_SIZE / 4096)
+			die("%s: %llu pages reported after writing %llu",
+			    vf->bdf, (unsigned long long)got,
+			    D_BIG_SIZE / 4096);
+	}
+
+	/* 3. what tracking costs the VF's DMA */
+	ret = vfio_dirty_stop(vf->vdev);
+	if (ret)
+		die("DMA_LOGGING_STOP: %s", strerror(-ret));
+	dma0 = d_dma_bw(&e, false);
+	snd0 = d_send_rate(&e, false);
+	d_start(&e, 4096);
+	dma4k = d_dma_bw(&e, true);
+	snd4k = d_send_rate(&e, true);
+	vfio_dirty_stop(vf->vdev);
+	d_start(&e, 2 << 20);
+	dma2m = d_dma_bw(&e, true);
+	snd2m = d_send_rate(&e, true);
+	vfio_dirty_stop(vf->vdev);
+
+	printf("# device dirty tracking on %s (DMA logging, 4 KiB report bits)\n",
+	       vf->bdf);
+	printf("| measure | value |\n|---|---|\n");
+	printf("| REPORT, 1 GiB window, %llu dirty pages (median of %d) | %.0f us |\n",
+	       (unsigned long long)dirty1g, D_ROUNDS / 2, t1g[D_ROUNDS / 4] * 1e6);
+	printf("| REPORT, 1 TiB window, %llu dirty pages (median of %d) | %.0f us |\n",
+	       (unsigned long long)dirty1t, D_ROUNDS / 2, t1t[D_ROUNDS / 4] * 1e6);
+	printf("| 1 TiB / 1 GiB | %.2f (target <= 3) |\n",
+	       t1t[D_ROUNDS / 4] / t1g[D_ROUNDS / 4]);
+	printf("| first REPORT of the 1 TiB window | %.0f us |\n", cold * 1e6);
+	printf("| REPORT throughput, %llu dirty pages in one report | %.0f pages/s (device %.0f%% of it) |\n",
+	       D_BIG_SIZE / 4096, D_BIG_SIZE / 4096 / tput,
+	       100.0 * dev_s / tput);
+	printf("| DEVMEM_READ to host, untracked | %.1f MiB/s |\n", mib(dma0));
+	printf("| ... tracked, 4 KiB pages | %.1f MiB/s (%.1f%% slower) |\n",
+	       mib(dma4k), 100.0 * (1 - dma4k / dma0));
+	printf("| ... tracked, 2 MiB pages | %.1f MiB/s (%.1f%% slower) |\n",
+	       mib(dma2m), 100.0 * (1 - dma2m / dma0));
+	printf("| 4 KiB loopback SENDs, untracked | %.0f /s |\n", snd0);
+	printf("| ... tracked, 4 KiB pages | %.0f /s (%.1f%% slower) |\n",
+	       snd4k, 100.0 * (1 - snd4k / snd0));
+	printf("| ... tracked, 2 MiB pages | %.0f /s (%.1f%% slower) |\n",
+	       snd2m, 100.0 * (1 - snd2m / snd0));
+	fprintf(json, "  \"dirty\": {\"report_1g_seconds\": %.6f, \"report_1t_seconds\": %.6f, \"report_ratio_1t_to_1g\": %.3f, \"report_1t_first_seconds\": %.6f, \"report_dirty_pages\": %llu, \"throughput_pages\": %llu, \"throughput_seconds\": %.6f, \"throughput_pages_per_second\": %.0f, \"throughput_device_seconds\": %.6f, \"dma_untracked_bytes_per_second\": %.0f, \"dma_4k_bytes_per_second\": %.0f, \"dma_2m_bytes_per_second\": %.0f, \"send_untracked_per_second\": %.0f, \"send_4k_per_second\": %.0f, \"send_2m_per_second\": %.0f},\n",
+		t1g[D_ROUNDS / 4], t1t[D_ROUNDS / 4],
+		t1t[D_ROUNDS / 4] / t1g[D_ROUNDS / 4], cold,
+		(unsigned long long)dirty1t, D_BIG_SIZE / 4096, tput,
+		D_BIG_SIZE / 4096 / tput, dev_s, dma0, dma4k, dma2m, snd0,
+		snd4k, snd2m);
+
+	munmap(e.bm, e.bm_len);
+	if (vfio_dev_reset(vf->vdev))
+		die("reset of %s failed", vf->bdf);
+	mvf_dma_free(&e.big);
+	mvf_dma_free(&e.scat);
+	mvf_dma_free(&e.qpmem);
+}
+
 int main(int argc, char **argv)
 {
 	char *big[2] = {}, *small_bdf[MAX_SMALL], *sizes_s[MAX_SIZES];
@@ -372,8 +713,9 @@ int main(int argc, char **argv)
 	base = memcpy_bw();
 	printf("# baseline: single-thread memcpy in this VM: %.1f MiB/s\n",
 	       mib(base));
-	fprintf(json, "{\n  \"memcpy_bytes_per_second\": %.0f,\n  \"stop_copy\": [\n",
-		base);
+	fprintf(json, "{\n  \"memcpy_bytes_per_second\": %.0f,\n", base);
+	bench_dirty(ctx, src, base);
+	fprintf(json, "  \"stop_copy\": [\n");
 
 	printf("# stop-copy of one VF (%s into %s, %.0f MiB of device memory), streamed through %lu KiB\n",
 	       src->bdf, dst->bdf, mib(src->devmem_size), BOUNCE >> 10);
