@@ -368,14 +368,29 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Wait for @n CQEs of the bench's QP; die if one is missing or failed. */
+static void d_wait(struct dirty_env *e, struct mvf_cqe *cqe, int n)
+{
+	int got = mvf_qp_wait(&e->qp, cqe, n), i;
+
+	if (got != n)
+		die("%s: %d of %d completions", e->vf->bdf, got, n);
+	for (i = 0; i < n; i++)
+		if (cqe[i].status != MVF_CQE_STAT_OK)
+			die("%s: WQE %llu completed with status %u",
+			    e->vf->bdf,
+			    (unsigned long long)le64toh(cqe[i].wr_id),
+			    cqe[i].status);
+}
+
 /* Post @n WQEs (a batch at a time), wait for all, die on an error CQE. */
 static void d_run(struct dirty_env *e, uint8_t op, const uint64_t *addr,
 		  uint32_t len, int n)
 {
 	struct mvf_cqe cqe[256];
-	int done = 0, posted = 0, got, i;
+	int posted = 0, i;
 
-	while (done < n) {
+	while (posted < n) {
 		int batch = n - posted < 256 ? n - posted : 256;
 
 		for (i = 0; i < batch; i++)
@@ -385,16 +400,7 @@ static void d_run(struct dirty_env *e, uint8_t op, const uint64_t *addr,
 				die("posting a WQE failed");
 		posted += batch;
 		mvf_qp_ring_sq(&e->qp);
-		got = mvf_qp_wait(&e->qp, cqe, batch);
-		if (got != batch)
-			die("%s: %d of %d completions", e->vf->bdf, got, batch);
-		for (i = 0; i < got; i++)
-			if (cqe[i].status != MVF_CQE_STAT_OK)
-				die("%s: WQE %llu completed with status %u",
-				    e->vf->bdf,
-				    (unsigned long long)le64toh(cqe[i].wr_id),
-				    cqe[i].status);
-		done += got;
+		d_wait(e, cqe, batch);
 	}
 }
 
@@ -421,12 +427,7 @@ static double d_sends(struct dirty_env *e, int n, uint32_t len)
 		}
 		mvf_qp_ring_rq(&e->qp);
 		mvf_qp_ring_sq(&e->qp);
-		if (mvf_qp_wait(&e->qp, cqe, 2 * batch) != 2 * batch)
-			die("%s: SENDs did not complete", e->vf->bdf);
-		for (i = 0; i < 2 * batch; i++)
-			if (cqe[i].status != MVF_CQE_STAT_OK)
-				die("%s: a SEND completed with status %u",
-				    e->vf->bdf, cqe[i].status);
+		d_wait(e, cqe, 2 * batch);
 		done += batch;
 	}
 	return vfio_now() - t;
@@ -520,7 +521,7 @@ static double d_send_rate(struct dirty_env *e, bool tracked)
 	return best;
 }
 
-static void bench_dirty(struct vfio_ctx *ctx, struct mvf_vf *vf, double base)
+static void bench_dirty(struct vfio_ctx *ctx, struct mvf_vf *vf)
 {
 	double t1g[D_ROUNDS / 2], t1t[D_ROUNDS / 2], cold, tput, dev_s;
 	double dma0, dma4k, dma2m, snd0, snd4k, snd2m;
@@ -531,7 +532,6 @@ static void bench_dirty(struct vfio_ctx *ctx, struct mvf_vf *vf, double base)
 	uint8_t used[D_SCAT_SIZE / 4096] = {};
 	int r, ret;
 
-	(void)base;
 	if (vfio_dirty_probe(vf->vdev))
 		die("%s offers no DMA logging", vf->bdf);
 	pf_of(vf->bdf, e.pf, sizeof(e.pf));
@@ -714,7 +714,7 @@ int main(int argc, char **argv)
 	printf("# baseline: single-thread memcpy in this VM: %.1f MiB/s\n",
 	       mib(base));
 	fprintf(json, "{\n  \"memcpy_bytes_per_second\": %.0f,\n", base);
-	bench_dirty(ctx, src, base);
+	bench_dirty(ctx, src);
 	fprintf(json, "  \"stop_copy\": [\n");
 
 	printf("# stop-copy of one VF (%s into %s, %.0f MiB of device memory), streamed through %lu KiB\n",
