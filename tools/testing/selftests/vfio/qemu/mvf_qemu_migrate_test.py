@@ -340,6 +340,17 @@ def migrate(case, src, dst, uri, caps=None, busy=BUSY, log=None):
     return s
 
 
+def migrate_live(case, vfs, **kw):
+    """A busy guest on VFS[0] live-migrated over a unix socket to VFS[1],
+    both QEMUs with KW; its job stream must go on intact."""
+    app = append_line(1)
+    src, log = boot_source(case, vfs[:1], app, **kw)
+    dst = case.vm("dst", vfs[1:2], app, incoming=True, **kw)
+    dst.start()
+    migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
+    follow_destination(case, log, dst, app, vfs[:1], "stream")
+
+
 def check_tracked(case, src, paused):
     """SRC's QEMU used the device's dirty tracking in the migration: it
     started the tracker, and its syncs queried it and found pages that the
@@ -501,12 +512,7 @@ def case_type1_mmap_tracked(case, vfs):
     """type1 container, BARs mmapped (QEMU's default) under TCG, with the
     device's tracker: QEMU asks the device, not the container, for the
     pages of the unaligned BAR section, and the migration completes."""
-    app = append_line(1)
-    src, log = boot_source(case, vfs[:1], app)
-    dst = case.vm("dst", vfs[1:2], app, incoming=True)
-    dst.start()
-    migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
-    follow_destination(case, log, dst, app, vfs[:1], "stream")
+    migrate_live(case, vfs)
 
 
 def case_type1_mmap(case, vfs):
@@ -599,12 +605,7 @@ def case_iommufd_tracked(case, vfs):
     """iommufd, live: the device's tracker tells QEMU which guest RAM the
     VF wrote while RAM was copied, and the guest at the destination finds
     all of it (the loss of the case below is gone)."""
-    app = append_line(1)
-    src, log = boot_source(case, vfs[:1], app, **IOMMUFD)
-    dst = case.vm("dst", vfs[1:2], app, incoming=True, **IOMMUFD)
-    dst.start()
-    migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
-    follow_destination(case, log, dst, app, vfs[:1], "stream")
+    migrate_live(case, vfs, **IOMMUFD)
 
 
 def case_iommufd_live(case, vfs):
