@@ -507,12 +507,12 @@ static double d_dma_once(struct dirty_env *e, bool tracked)
 	return 64.0 * D_CHUNK / (vfio_now() - t);
 }
 
-/* 1,024 loopback SENDs of 4 KiB; SENDs/s. */
+/* 16,384 loopback SENDs of 4 KiB (about 0.15 s); SENDs/s. */
 static double d_send_once(struct dirty_env *e, bool tracked)
 {
 	if (tracked)
 		d_report(e, D_WINDOW_1T);
-	return 1024 / d_sends(e, 1024, 4096);
+	return 16384 / d_sends(e, 16384, 4096);
 }
 
 /*
