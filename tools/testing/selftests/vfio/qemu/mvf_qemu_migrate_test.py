@@ -340,15 +340,16 @@ def migrate(case, src, dst, uri, caps=None, busy=BUSY, log=None):
     return s
 
 
-def migrate_live(case, vfs, **kw):
-    """A busy guest on VFS[0] live-migrated over a unix socket to VFS[1],
-    both QEMUs with KW; its job stream must go on intact."""
-    app = append_line(1)
-    src, log = boot_source(case, vfs[:1], app, **kw)
-    dst = case.vm("dst", vfs[1:2], app, incoming=True, **kw)
+def migrate_live(case, vfs, n=1, what="stream", **kw):
+    """A busy guest on the first N of VFS live-migrated over a unix socket
+    to the next N, both QEMUs with KW; its job stream (WHAT in the log)
+    must go on intact."""
+    app = append_line(n)
+    src, log = boot_source(case, vfs[:n], app, **kw)
+    dst = case.vm("dst", vfs[n:2 * n], app, incoming=True, **kw)
     dst.start()
     migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
-    follow_destination(case, log, dst, app, vfs[:1], "stream")
+    follow_destination(case, log, dst, app, vfs[:n], what)
 
 
 def check_tracked(case, src, paused):
@@ -726,12 +727,7 @@ def case_ram_bytes(case, vfs):
 
 
 def case_two_vfs(case, vfs):
-    app = append_line(2)
-    src, log = boot_source(case, vfs[:2], app, **TYPE1)
-    dst = case.vm("dst", vfs[2:4], app, incoming=True, **TYPE1)
-    dst.start()
-    migrate(case, src, dst, f"unix:{case.dir}/mig.sock", log=log)
-    follow_destination(case, log, dst, app, vfs[:2], "stream (2 VFs)")
+    migrate_live(case, vfs, n=2, what="stream (2 VFs)", **TYPE1)
 
 
 def other_size_vf(case, vfs):
